@@ -1,0 +1,115 @@
+"""Clocks: the real one, and a virtual one under which sleeping takes no time.
+
+The virtual clock advances only when the event loop has nothing else ready to run, so
+everything that would happen "before" a deadline happens before it, in the same order as
+on the real clock, just without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from collections.abc import Sized
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The absolute time, timezone-aware (UTC)."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back; only differences mean anything."""
+        ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+
+class VirtualClock:
+    """A clock whose time jumps to the next deadline once the loop is idle."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._origin = start or datetime.now(UTC)
+        self._elapsed = 0.0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._idle_waiters: list[asyncio.Future[None]] = []
+        self._advancer: asyncio.Task[None] | None = None
+
+    def now(self) -> datetime:
+        return self._origin + timedelta(seconds=self._elapsed)
+
+    def monotonic(self) -> float:
+        return self._elapsed
+
+    async def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._elapsed + seconds, next(self._order), future))
+        self._ensure_advancer()
+        await future
+
+    async def idle(self) -> None:
+        """Return once nothing can happen any more: the loop is idle and no one sleeps."""
+        future = asyncio.get_running_loop().create_future()
+        self._idle_waiters.append(future)
+        self._ensure_advancer()
+        await future
+
+    def _ensure_advancer(self) -> None:
+        if self._advancer is None or self._advancer.done():
+            self._advancer = asyncio.get_running_loop().create_task(self._advance())
+
+    async def _advance(self) -> None:
+        while self._sleepers or self._idle_waiters:
+            await _quiescence()
+            self._drop_cancelled()
+            if self._sleepers:
+                deadline = self._sleepers[0][0]
+                self._elapsed = max(self._elapsed, deadline)
+                while self._sleepers and self._sleepers[0][0] <= deadline:
+                    _, _, future = heapq.heappop(self._sleepers)
+                    if not future.done():
+                        future.set_result(None)
+            else:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for future in waiters:
+                    if not future.done():
+                        future.set_result(None)
+
+    def _drop_cancelled(self) -> None:
+        while self._sleepers and self._sleepers[0][2].done():
+            heapq.heappop(self._sleepers)
+
+
+async def _quiescence() -> None:
+    """Yield until no other callback is ready to run.
+
+    asyncio has no public "is idle" query; `_ready` is the run queue of CPython's
+    BaseEventLoop. On a loop without it, yielding a number of times is the best we can do.
+    """
+    loop = asyncio.get_running_loop()
+    ready = getattr(loop, "_ready", None)
+    if not isinstance(ready, Sized):
+        for _ in range(100):
+            await asyncio.sleep(0)
+        return
+    await asyncio.sleep(0)
+    while len(ready) > 0:
+        await asyncio.sleep(0)

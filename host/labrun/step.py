@@ -1,0 +1,428 @@
+"""The step runner: drives one process through the step state machine.
+
+The process runs inline in the task that awaits `StepRunner.run()`, not in a task of its
+own: creating and joining a task per step costs two loop trips, more than the rest of a
+no-op step together. Halting cancels that task and takes the cancellation back with
+`Task.uncancel()`, the same way `asyncio.timeout()` does, so a cancellation from outside
+is still told apart and propagated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections import deque
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from enum import Enum, auto
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from labrun._json import jsonable
+from labrun.clock import Clock
+from labrun.context import ProcessContext
+from labrun.duration import duration_json
+from labrun.event import EventBus, EventType
+from labrun.plugin import ProcessSpec
+from labrun.request import (
+    ControlRequest,
+    JumpRequest,
+    PauseMode,
+    PauseRequest,
+    RequestKind,
+    RequestRefused,
+    SwapRequest,
+    check_allowed,
+)
+from labrun.state import StepState, check_transition
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    state: StepState
+    result: Any = None
+    error: str | None = None
+    # A pause arrived that the process did not take (not pausable, or deferred): the caller
+    # pauses before the next step.
+    pause_pending: bool = False
+
+
+class _Exit(Enum):
+    RETURNED = auto()
+    PAUSED = auto()
+    JUMPED = auto()
+    SWAPPED = auto()
+    FAILED = auto()
+    STOPPED = auto()
+
+
+class StepRunner:
+    """Runs `spec` with `data` once `run()` is awaited; requests come in through methods."""
+
+    def __init__(
+        self,
+        spec: ProcessSpec,
+        data: BaseModel | Mapping[str, Any],
+        *,
+        step: str,
+        bus: EventBus,
+        clock: Clock,
+        point: Any = None,
+    ) -> None:
+        self.spec = spec
+        self.step = step
+        self.clock = clock
+        self._bus = bus
+        self._data = spec.validate(data)
+        self._point = point
+        self._state = StepState.PENDING
+        self._pause: PauseMode | None = None
+        self._jump: tuple[Any] | None = None
+        self._swap: BaseModel | None = None
+        self._stop: StepState | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[Any] | None = None
+        self._cancel_sent = False
+        self._receiving: asyncio.Future[Any] | None = None
+        self._location: Any = None
+        self._location_due = False
+        self.result: Any = None
+        self.error: str | None = None
+
+    @property
+    def state(self) -> StepState:
+        return self._state
+
+    @property
+    def point(self) -> Any:
+        """The last point the process reported, where a restart would resume."""
+        return self._point
+
+    @property
+    def data(self) -> BaseModel:
+        return self._data
+
+    async def run(self) -> StepOutcome:
+        if self._state is StepState.PENDING:
+            self._set_state(StepState.RUNNING)
+            try:
+                await self._drive()
+            except asyncio.CancelledError:
+                if not self._state.is_final:
+                    self._finish(self._stop or StepState.HALTED)
+                raise
+        return StepOutcome(self._state, self.result, self.error, self._pause is not None)
+
+    async def _drive(self) -> None:
+        while True:
+            exit, value = await self._invoke()
+            if exit is _Exit.RETURNED:
+                self.result = value
+                self._set_state(StepState.COMPLETED, result=value)
+                return
+            if exit is _Exit.STOPPED:
+                self._finish(self._stop or StepState.HALTED)
+                return
+            if exit is _Exit.JUMPED:
+                self._point = value
+                self._restart("jump")
+            elif exit is _Exit.SWAPPED:
+                self._data = value
+                self._restart("swap")
+            elif exit is _Exit.PAUSED:
+                self._set_state(StepState.PAUSED)
+                if not await self._idle_until(StepState.RUNNING):
+                    return
+                self._take_pending_while_stopped()
+                self._restart("resume")
+            elif exit is _Exit.FAILED:
+                if not await self._idle_until(StepState.RUNNING):
+                    return
+                self._restart("retry")
+
+    async def _invoke(self) -> tuple[_Exit, Any]:
+        task = asyncio.current_task()
+        assert task is not None, "StepRunner.run() must be awaited inside a task"
+        self._task = task
+        self._cancel_sent = False
+        cancelling = task.cancelling()
+        context: ProcessContext[Any] = ProcessContext(self, self._data, self._point)
+        try:
+            value = await self.spec.function(self._data, context)
+        except asyncio.CancelledError:
+            if self._cancel_sent and task.uncancel() <= cancelling:
+                return _Exit.STOPPED, None
+            raise
+        except PauseRequest:
+            outcome: tuple[_Exit, Any] = (_Exit.PAUSED, None)
+        except JumpRequest as request:
+            outcome = (_Exit.JUMPED, request.point)
+        except SwapRequest as request:
+            outcome = (_Exit.SWAPPED, request.data)
+        except (Exception, ControlRequest) as error:
+            self._fail(error)
+            outcome = (_Exit.FAILED, None)
+        else:
+            try:
+                outcome = (_Exit.RETURNED, jsonable(value))
+            except TypeError as error:
+                self._fail(TypeError(f"the process returned a value that is not JSON: {error}"))
+                outcome = (_Exit.FAILED, None)
+        finally:
+            self._task = None
+        if self._cancel_sent:
+            # The process swallowed the cancellation; the halt stands all the same.
+            task.uncancel()
+            return _Exit.STOPPED, None
+        return outcome
+
+    # Requests. Each either takes effect at once or raises RequestRefused, changing nothing.
+
+    def pause(self, mode: PauseMode = PauseMode.IMMEDIATE) -> None:
+        self._accept(RequestKind.PAUSE, {"mode": mode.value})
+        self._pause = mode
+        self._set_state(StepState.PAUSING)
+        self._wake()
+
+    def resume(self) -> None:
+        self._accept(RequestKind.RESUME)
+        self._pause = None
+        self._set_state(StepState.RUNNING)
+        self._wake()
+
+    def halt(self) -> None:
+        self._stop_with(RequestKind.HALT, StepState.HALTED)
+
+    def skip(self) -> None:
+        self._stop_with(RequestKind.SKIP, StepState.SKIPPED)
+
+    def jump(self, point: Any) -> None:
+        point = jsonable(point)
+        self._accept(RequestKind.JUMP, {"point": point})
+        self._jump = (point,)
+        self._wake()
+
+    def swap(self, data: BaseModel | Mapping[str, Any]) -> None:
+        self._check(RequestKind.SWAP)
+        try:
+            model = self.spec.validate(data)
+        except ValidationError as error:
+            raise RequestRefused(
+                RequestKind.SWAP, self._state, reason=f"invalid data: {_first_error(error)}"
+            ) from error
+        self._accept(RequestKind.SWAP, {"data": model.model_dump(mode="json")})
+        self._swap = model
+        self._wake()
+
+    def retry(self) -> None:
+        self._accept(RequestKind.RETRY)
+        self.error = None
+        self._set_state(StepState.RUNNING)
+        self._wake()
+
+    def answer(self, message: Any) -> None:
+        self._check(RequestKind.ANSWER)
+        receiving = self._receiving
+        if receiving is None or receiving.done():
+            raise RequestRefused(
+                RequestKind.ANSWER, self._state, reason="the step is not waiting for an answer"
+            )
+        self._accept(RequestKind.ANSWER, {"message": jsonable(message)})
+        receiving.set_result(message)
+
+    def _check(self, request: RequestKind) -> None:
+        if self._stop is not None and not self._state.is_final:
+            raise RequestRefused(request, self._state, reason=f"the step is being {self._stop}")
+        check_allowed(request, self._state)
+
+    def _accept(self, request: RequestKind, details: dict[str, Any] | None = None) -> None:
+        self._check(request)
+        self._emit(EventType.REQUEST, {"request": request.value, **(details or {})})
+
+    def _stop_with(self, request: RequestKind, final: StepState) -> None:
+        self._accept(request)
+        self._stop = final
+        if self._task is not None:
+            self._cancel_sent = True
+            self._task.cancel()
+        else:
+            self._finish(final)
+            self._wake()
+
+    # The process side, called through ProcessContext.
+
+    def _wake(self) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _park(self) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    async def _idle_until(self, state: StepState) -> bool:
+        """Wait, with no process running, for a request to move the step to `state`."""
+        while self._state is not state:
+            if self._state.is_final:
+                return False
+            await self._park()
+        return True
+
+    def _take_pending_while_stopped(self) -> None:
+        if self._jump is not None:
+            (self._point,) = self._jump
+            self._jump = None
+        if self._swap is not None:
+            self._data, self._swap = self._swap, None
+
+    def _pending_control(self) -> ControlRequest | None:
+        if self._jump is not None:
+            (point,), self._jump = self._jump, None
+            return JumpRequest(point)
+        if self._swap is not None:
+            data, self._swap = self._swap, None
+            return SwapRequest(data)
+        return None
+
+    async def _checkpoint(self, context: ProcessContext[Any]) -> None:
+        # Yield once even with nothing pending: a request can only arrive while we yield.
+        await asyncio.sleep(0)
+        while True:
+            if self._state is not StepState.PAUSED:
+                request = self._pending_control()
+                if request is not None:
+                    raise request
+            if self._pause is None or not context.pausable:
+                return
+            self._set_state(StepState.PAUSED)
+            while self._state is StepState.PAUSED:
+                await self._park()
+
+    def _interrupt_for_wait(self, context: ProcessContext[Any]) -> ControlRequest | None:
+        request = self._pending_control()
+        if request is not None:
+            return request
+        if self._pause is PauseMode.IMMEDIATE and context.pausable:
+            return PauseRequest()
+        return None
+
+    async def _wait(self, context: ProcessContext[Any], awaitable: Awaitable[T]) -> T:
+        request = self._interrupt_for_wait(context)
+        if request is not None:
+            _discard(awaitable)
+            raise request
+        inner = asyncio.ensure_future(awaitable)
+        try:
+            while not inner.done():
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                try:
+                    await asyncio.wait((inner, waiter), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if waiter in self._waiters:
+                        self._waiters.remove(waiter)
+                if inner.done():
+                    break
+                request = self._interrupt_for_wait(context)
+                if request is not None:
+                    raise request
+            return inner.result()
+        finally:
+            if not inner.done():
+                inner.cancel()
+                await asyncio.wait((inner,))
+            if not inner.cancelled():
+                inner.exception()
+
+    async def _receive(self, context: ProcessContext[Any]) -> Any:
+        receiving: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._receiving = receiving
+        try:
+            return await self._wait(context, receiving)
+        finally:
+            self._receiving = None
+
+    def _set_location(self, location: Any, point: Any, has_point: bool) -> None:
+        self._location = jsonable(location)
+        if has_point:
+            self._point = jsonable(point)
+        if not self._location_due:
+            self._location_due = True
+            asyncio.get_running_loop().call_soon(self._flush_location)
+
+    def _flush_location(self) -> None:
+        if self._location_due:
+            self._location_due = False
+            self._emit(EventType.LOCATION, {"location": self._location, "point": self._point})
+
+    def _send_duration(self, seconds: float | None) -> None:
+        self._emit(EventType.DURATION, {"remaining": duration_json(seconds)})
+
+    def _send_diagnostic(
+        self, level: str, message: str, code: str | None, details: Mapping[str, Any] | None
+    ) -> None:
+        payload: dict[str, Any] = {"level": level, "message": str(message)}
+        if code is not None:
+            payload["code"] = code
+        if details:
+            payload["details"] = jsonable(dict(details))
+        self._emit(EventType.DIAGNOSTIC, payload)
+
+    def _send_effect(self, effect: Any) -> None:
+        self._emit(EventType.EFFECT, {"effect": jsonable(effect)})
+
+    # State changes and their events.
+
+    def _emit(self, type: EventType, payload: dict[str, Any]) -> None:
+        self._bus.emit(type, self.step, payload)
+
+    def _set_state(self, state: StepState, **details: Any) -> None:
+        if state is self._state:
+            return
+        check_transition(self._state, state)
+        self._flush_location()
+        previous, self._state = self._state, state
+        self._emit(EventType.STATE, {"state": state.value, "previous": previous.value, **details})
+
+    def _restart(self, reason: str) -> None:
+        self._emit(
+            EventType.RESTART,
+            {"reason": reason, "point": self._point, "data": self._data.model_dump(mode="json")},
+        )
+
+    def _fail(self, error: BaseException) -> None:
+        self._pause, self._jump, self._swap = None, None, None
+        self.error = str(error) or type(error).__name__
+        self._set_state(
+            StepState.FAILED,
+            error=self.error,
+            error_type=type(error).__name__,
+            traceback="".join(traceback.format_exception(error)),
+        )
+
+    def _finish(self, state: StepState) -> None:
+        self._stop = state
+        self._set_state(state)
+
+
+def _first_error(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else first["msg"]
+
+
+def _discard(awaitable: Awaitable[Any]) -> None:
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+    elif isinstance(awaitable, asyncio.Future):
+        awaitable.cancel()
