@@ -42,8 +42,11 @@ class RealClock:
 class VirtualClock:
     """A clock whose time jumps to the next deadline once the loop is idle."""
 
-    def __init__(self, start: datetime | None = None) -> None:
+    def __init__(self, start: datetime | None = None, *, limit: float | None = None) -> None:
         self._origin = start or datetime.now(UTC)
+        # Deadlines past the limit never come: the clock reports idle instead, so a test
+        # harness can tell a runaway process from a finished one.
+        self.limit = limit
         self._elapsed = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
@@ -80,18 +83,25 @@ class VirtualClock:
         while self._sleepers or self._idle_waiters:
             await _quiescence()
             self._drop_cancelled()
-            if self._sleepers:
+            if self._sleepers and (self.limit is None or self._sleepers[0][0] <= self.limit):
                 deadline = self._sleepers[0][0]
                 self._elapsed = max(self._elapsed, deadline)
                 while self._sleepers and self._sleepers[0][0] <= deadline:
                     _, _, future = heapq.heappop(self._sleepers)
                     if not future.done():
                         future.set_result(None)
-            else:
+            elif self._idle_waiters:
                 waiters, self._idle_waiters = self._idle_waiters, []
                 for future in waiters:
                     if not future.done():
                         future.set_result(None)
+            else:
+                return
+
+    @property
+    def sleeping(self) -> int:
+        """How many sleeps are pending, including those past the limit."""
+        return sum(1 for _, _, future in self._sleepers if not future.done())
 
     def _drop_cancelled(self) -> None:
         while self._sleepers and self._sleepers[0][2].done():

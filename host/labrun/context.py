@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from labrun.clock import Clock
-from labrun.duration import DurationLike, to_seconds
+from labrun.duration import DurationLike, seconds_of
 
 if TYPE_CHECKING:
     from labrun.step import StepRunner
@@ -51,7 +51,7 @@ class ProcessContext(Generic[DataT]):
 
     def send_duration(self, value: DurationLike) -> None:
         """The estimated remaining time: seconds, a timedelta, a time quantity or Remaining."""
-        self._runner._send_duration(to_seconds(value))
+        self._runner._send_duration(seconds_of(value))
 
     def send_error(
         self, message: str, *, code: str | None = None, details: Mapping[str, Any] | None = None
@@ -86,7 +86,7 @@ class ProcessContext(Generic[DataT]):
 
     async def sleep(self, duration: DurationLike) -> None:
         """Sleep on the run's clock (virtual in a dry run). Not interruptible: use wait()."""
-        seconds = to_seconds(duration)
+        seconds = seconds_of(duration)
         if seconds is None:
             raise ValueError("cannot sleep for an unknown duration")
         await self._runner.clock.sleep(seconds)

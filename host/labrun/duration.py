@@ -8,6 +8,8 @@ from enum import StrEnum
 
 import pint
 
+from labrun.quantity import to_seconds
+
 
 class Remaining(StrEnum):
     """The two durations that are not a number of seconds."""
@@ -19,23 +21,18 @@ class Remaining(StrEnum):
 DurationLike = float | int | timedelta | pint.Quantity | Remaining | None
 
 
-def to_seconds(value: DurationLike) -> float | None:
+def seconds_of(value: DurationLike) -> float | None:
     """Seconds from any accepted form: `None` for unknown, `math.inf` for forever."""
     if value is None or value is Remaining.UNKNOWN:
         return None
     if value is Remaining.FOREVER:
         return math.inf
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, pint.Quantity):
-        if not value.check("[time]"):
-            raise ValueError(f"expected a time, got {value}")
-        return float(value.to("second").magnitude)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool):
         raise TypeError(f"a duration is seconds, a timedelta or a time quantity, not {value!r}")
-    if value < 0 or math.isnan(value):
-        raise ValueError(f"a duration cannot be {value}")
-    return float(value)
+    seconds = to_seconds(value)
+    if seconds < 0 or math.isnan(seconds):
+        raise ValueError(f"a duration cannot be {seconds:g} s")
+    return seconds
 
 
 def duration_json(seconds: float | None) -> float | str:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from labrun.duration import DurationLike, to_seconds
+from labrun.duration import DurationLike, seconds_of
 
 if TYPE_CHECKING:
     from labrun.context import ProcessContext
@@ -54,7 +54,7 @@ class ProcessSpec:
         """The static duration estimate in seconds (`None` unknown, `math.inf` forever)."""
         if self.estimator is None:
             return None
-        return to_seconds(self.estimator(data))
+        return seconds_of(self.estimator(data))
 
     def summary(self) -> str:
         """One line describing the arguments, such as `duration: time (required)`."""

@@ -13,9 +13,8 @@ import asyncio
 import traceback
 from collections import deque
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
 from enum import Enum, auto
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -40,8 +39,7 @@ from labrun.state import StepState, check_transition
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class StepOutcome:
+class StepOutcome(NamedTuple):
     state: StepState
     result: Any = None
     error: str | None = None
@@ -104,6 +102,10 @@ class StepRunner:
     @property
     def data(self) -> BaseModel:
         return self._data
+
+    @property
+    def waiting_for_answer(self) -> bool:
+        return self._receiving is not None and not self._receiving.done()
 
     async def run(self) -> StepOutcome:
         if self._state is StepState.PENDING:
@@ -389,7 +391,8 @@ class StepRunner:
         if state is self._state:
             return
         check_transition(self._state, state)
-        self._flush_location()
+        if self._location_due:
+            self._flush_location()
         previous, self._state = self._state, state
         self._emit(EventType.STATE, {"state": state.value, "previous": previous.value, **details})
 

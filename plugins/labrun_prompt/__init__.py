@@ -1,1 +1,5 @@
-plugin = None
+"""The `prompt` plugin: ask the operator and wait for the answer."""
+
+from labrun_prompt.ask import plugin
+
+__all__ = ["plugin"]

@@ -8,10 +8,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from labrun.cli import plugins
+from labrun.cli import plugins, process
 from labrun.cli._command import CommandError
 
-_COMMANDS = (plugins,)
+_COMMANDS = (plugins, process)
 
 
 def build_parser() -> argparse.ArgumentParser:
