@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from labrun.duration import DurationLike, seconds_of
+from labrun.quantity import QuantityType
 
 if TYPE_CHECKING:
     from labrun.context import ProcessContext
@@ -48,7 +49,8 @@ class ProcessSpec:
             return data
         if isinstance(data, BaseModel):
             data = data.model_dump()
-        return self.args_model.model_validate(data)
+        # A misspelt argument must be an error, not a default silently used.
+        return self.args_model.model_validate(data, extra="forbid")
 
     def estimate(self, data: BaseModel) -> float | None:
         """The static duration estimate in seconds (`None` unknown, `math.inf` forever)."""
@@ -60,16 +62,23 @@ class ProcessSpec:
         """One line describing the arguments, such as `duration: time (required)`."""
         parts = []
         for field_name, field in self.args_model.model_fields.items():
-            required = "required" if field.is_required() else f"default {field.default!r}"
-            parts.append(f"{field_name}: {_type_name(field.annotation, field.metadata)} ({required})")
+            if field.is_required():
+                required = "required"
+            elif field.default_factory is not None:
+                required = "has a default"
+            else:
+                required = f"default {field.default!r}"
+            parts.append(
+                f"{field_name}: {_type_name(field.annotation, field.metadata)} ({required})"
+            )
         return ", ".join(parts) or "no arguments"
 
 
 def _type_name(annotation: Any, metadata: list[Any]) -> str:
-    for item in metadata:
-        label = getattr(item, "label", None)
-        if isinstance(label, str):
-            return label
+    # The last QuantityType wins, as in validation: a later one replaces an earlier one.
+    for item in reversed(metadata):
+        if isinstance(item, QuantityType):
+            return item.label
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
@@ -135,15 +144,21 @@ def _build_spec(
     parameters = list(inspect.signature(function).parameters.values())
     if len(parameters) != 2:
         return f"{function.__qualname__} must take exactly (data, context)"
+    from labrun.context import ProcessContext  # noqa: PLC0415 - context imports this module
+
     try:
-        hints = typing.get_type_hints(function)
+        # ProcessContext is often imported under TYPE_CHECKING only; resolve it all the same.
+        hints = typing.get_type_hints(function, localns={"ProcessContext": ProcessContext})
     except Exception as error:  # noqa: BLE001 - any failure here is the plugin's to fix
         return f"cannot resolve the annotations of {function.__qualname__}: {error}"
     model = hints.get(parameters[0].name)
     if model is None:
         return f"the argument {parameters[0].name!r} of {function.__qualname__} has no annotation"
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
-        return f"the argument {parameters[0].name!r} of {function.__qualname__} must be annotated with a pydantic model"
+        return (
+            f"the argument {parameters[0].name!r} of {function.__qualname__} "
+            "must be annotated with a pydantic model"
+        )
     doc = description if description is not None else inspect.getdoc(function) or ""
     return ProcessSpec(namespace, name, function, model, estimate, doc.split("\n", 1)[0])
 

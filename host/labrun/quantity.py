@@ -234,11 +234,26 @@ class QuantityType(Bounds):
         name, example = _known(dimensionality)
         return dimensionality, self.name or name, example
 
+    @property
+    def label(self) -> str:
+        """The friendly name, such as "time" or "flow rate", else the dimension itself."""
+        if self.name is not None:
+            return self.name
+        # The ready-made aliases are named without building the registry, which takes ~0.4 s
+        # and would otherwise be paid by `labrun plugins` just to print their arguments.
+        known = _KNOWN.get(self.dimension)
+        if known is not None:
+            return known[0]
+        try:
+            return self._spec[1] or self.dimension
+        except TypeError:  # a bad dimension; the model reports it when it is first used
+            return self.dimension
+
     def _validate(self, value: object) -> Quantity:
         dimensionality, name, example = self._spec
         label = _describe(dimensionality, name)
         bare_text = isinstance(value, str) and (m := _SPLIT.fullmatch(value)) and not m["unit"]
-        if bare_text:
+        if bare_text or (isinstance(value, int | float) and not isinstance(value, bool)):
             such_as = f", such as {example!r}" if example else ""
             raise PydanticCustomError("quantity", f"{label} needs a unit{such_as}")
         try:

@@ -6,6 +6,7 @@ dimension of `unit`, a number when only bounds are given, or free text.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Self
 
 from pydantic import BaseModel, Field, model_validator
@@ -26,7 +27,9 @@ class AskArgs(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
-        if self.choices is not None and (self.unit or self.minimum is not None or self.maximum is not None):
+        if self.choices is not None and (
+            self.unit or self.minimum is not None or self.maximum is not None
+        ):
             raise ValueError("give either choices, or a unit and bounds, not both")
         if self.choices is not None and not self.choices:
             raise ValueError("choices cannot be empty")
@@ -98,7 +101,9 @@ def accept(data: AskArgs, answer: Any) -> Any:
         return _quantity_answer(data, answer)
     if kind == "number":
         return _check_bounds(data, _number(answer), "")
-    if not isinstance(answer, str) or not answer.strip():
+    if not isinstance(answer, str):
+        raise AnswerRefused(f"{answer!r} is not text")
+    if not answer.strip():
         raise AnswerRefused("the answer is empty")
     return answer
 
@@ -107,9 +112,12 @@ def _number(answer: Any) -> float:
     if isinstance(answer, bool):
         raise AnswerRefused(f"{answer!r} is not a number")
     try:
-        return float(answer)
+        number = float(answer)
     except (TypeError, ValueError):
         raise AnswerRefused(f"{answer!r} is not a number") from None
+    if not math.isfinite(number):
+        raise AnswerRefused(f"{answer!r} is not a finite number")
+    return number
 
 
 def _quantity_answer(data: AskArgs, answer: Any) -> Quantity:

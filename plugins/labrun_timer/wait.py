@@ -6,11 +6,13 @@ point), a retry or a crash-resume all keep the time already waited.
 
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from labrun import (
+    Bounds,
     JumpRequest,
     PauseRequest,
     Plugin,
@@ -26,7 +28,9 @@ plugin = Plugin("timer", description="Waiting for a duration.")
 
 
 class WaitArgs(BaseModel):
-    duration: Time = Field(description="How long to wait, such as '10 min'.")
+    duration: Annotated[Time, Bounds(ge="0 s")] = Field(
+        description="How long to wait, such as '10 min'."
+    )
 
 
 class WaitLocation(BaseModel):
@@ -40,7 +44,16 @@ async def wait(data: WaitArgs, context: ProcessContext[WaitArgs]) -> None:
     """Wait for a duration; pausable, and a pause keeps the remaining time."""
     context.pausable = True
     total = to_seconds(data.duration)
-    elapsed = _clamp(_seconds_or_none(context.point) or 0.0, total)
+    elapsed = 0.0
+    if context.point is not None:
+        start = _seconds_or_none(context.point)
+        if start is None:
+            context.send_warning(
+                f"cannot start from point {context.point!r}: waiting from the beginning",
+                code="bad-point",
+            )
+        else:
+            elapsed = _clamp(start, total)
     while True:
         _report(context, elapsed, total)
         started = context.clock.monotonic()
@@ -85,10 +98,12 @@ def _seconds_or_none(point: Any) -> float | None:
     if isinstance(point, bool):
         return None
     if isinstance(point, int | float):
-        return float(point)
-    if isinstance(point, str):
+        seconds = float(point)
+    elif isinstance(point, str):
         try:
-            return to_seconds(parse_quantity(point))
+            seconds = to_seconds(parse_quantity(point))
         except QuantityError:
             return None
-    return None
+    else:
+        return None
+    return seconds if math.isfinite(seconds) else None

@@ -8,10 +8,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from labrun.cli import plugins, process
+from labrun.cli import plugins, process, runs
 from labrun.cli._command import CommandError
 
-_COMMANDS = (plugins, process)
+_COMMANDS = (plugins, process, runs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,7 +26,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # NAME=VALUE arguments may follow options (`process timer.wait --dry-run duration=5s`),
+    # which a subparser's nargs="*" positional alone does not allow.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not getattr(args, "takes_extra_arguments", False) or any(
+            a.startswith("-") for a in extra
+        ):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.arguments = [*args.arguments, *extra]
     try:
         code: int = args.handler(args)
     except CommandError as error:

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from labrun import _yaml
 from labrun._json import jsonable
+from labrun._validation import error_lines
 from labrun.catalog import load_plugins
 from labrun.cli._command import CommandError
 from labrun.clock import Clock, RealClock, VirtualClock
@@ -49,7 +51,7 @@ def add_parser(subcommands: Subparsers) -> None:
     parser.add_argument(
         "-a", "--answer", action="append", default=[], help="an answer for a prompt (repeatable)"
     )
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, takes_extra_arguments=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -78,16 +80,13 @@ def _arguments(spec: ProcessSpec, pairs: Sequence[str]) -> Any:
         if not sep or not key:
             raise CommandError(f"argument {pair!r} is not NAME=VALUE, such as duration='10 min'")
         try:
-            raw[key] = yaml.safe_load(text)
+            raw[key] = _yaml.load(text)
         except yaml.YAMLError:
             raw[key] = text
     try:
         return spec.validate(raw)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
-            for e in error.errors()
-        )
+        problems = "; ".join(error_lines(error))
         raise CommandError(
             f"invalid arguments for {spec.qualified_name}: {problems}\n"
             f"  {spec.qualified_name} takes: {spec.summary()}"
@@ -118,7 +117,7 @@ async def _answer(runner: StepRunner, answers: list[str]) -> None:
     if answers:
         message: str | None = answers.pop(0)
     elif sys.stdin.isatty():
-        message = await asyncio.to_thread(input, "answer> ")
+        message = await asyncio.to_thread(_read_answer)
     else:
         message = None
     if message is None:
@@ -126,6 +125,13 @@ async def _answer(runner: StepRunner, answers: list[str]) -> None:
         runner.halt()
         return
     runner.answer(message)
+
+
+def _read_answer() -> str | None:
+    try:
+        return input("answer> ")
+    except EOFError:
+        return None
 
 
 def _line(event: Event, started: datetime) -> str:
