@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import sys
 from collections.abc import Iterator, Sequence
@@ -11,8 +12,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from pydantic_core import to_json
 
 from labrun.cli._command import CommandError
 from labrun.datadir import ENV_VAR, DataDirError, data_dir
@@ -27,6 +26,8 @@ if TYPE_CHECKING:
 _SHORT_UNITS = re.compile(r"(?P<number>.*[0-9.])\s*(?P<unit>[mw])\s*")
 _UNITS = {"m": "min", "w": "week"}
 _CELL_WIDTH = 60
+# Older than any record; it also keeps "now - age" within the dates Python can represent.
+_MAX_AGE = timedelta(days=1000 * 365)
 
 
 def add_parser(subcommands: Subparsers) -> None:
@@ -106,7 +107,7 @@ def _age(text: str) -> timedelta:
         seconds = to_seconds(parse_quantity(quantity))
     except QuantityError:
         seconds = -1.0
-    if seconds < 0:
+    if not 0 <= seconds <= _MAX_AGE.total_seconds():
         raise argparse.ArgumentTypeError(f"{text!r} is not an age such as 90d, 12h, 30m or 2w")
     return timedelta(seconds=seconds)
 
@@ -176,7 +177,7 @@ def _show(args: argparse.Namespace) -> int:
         ["parameters", _json(run.parameters)],
         ["events", str(event_count)],
     ]
-    _print_table(summary)
+    _print_table(summary, indent=2)
     steps = [
         [
             path,
@@ -262,12 +263,12 @@ def _prune(args: argparse.Namespace) -> int:
 def _section(title: str, headers: list[str], rows: list[list[str]]) -> None:
     print(f"\n{title}")
     if rows:
-        _print_table([headers, *rows])
+        _print_table([headers, *rows], indent=2)
     else:
         print("  none")
 
 
-def _print_table(rows: Sequence[Sequence[str]], indent: int = 2) -> None:
+def _print_table(rows: Sequence[Sequence[str]], indent: int = 0) -> None:
     cells = [[_cell(cell) for cell in row] for row in rows]
     widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
     for row in cells:
@@ -291,4 +292,4 @@ def _duration(started: datetime | None, ended: datetime | None) -> str:
 
 
 def _json(value: Any) -> str:
-    return "" if value is None else to_json(value, inf_nan_mode="null").decode()
+    return "" if value is None else json.dumps(value, ensure_ascii=False)
