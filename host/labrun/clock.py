@@ -11,7 +11,7 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Sized
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -46,12 +46,24 @@ class VirtualClock:
         self._origin = start or datetime.now(UTC)
         # Deadlines past the limit never come: the clock reports idle instead, so a test
         # harness can tell a runaway process from a finished one.
-        self.limit = limit
+        self._limit = limit
         self._elapsed = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
         self._idle_waiters: list[asyncio.Future[None]] = []
-        self._advancer: asyncio.Task[None] | None = None
+        self._advancing_on: asyncio.AbstractEventLoop | None = None
+        self._polls = 0
+
+    @property
+    def limit(self) -> float | None:
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: float | None) -> None:
+        self._limit = value
+        # Raising it lets sleepers that were past it come due, with no sleep() to say so.
+        if self._sleepers_due():
+            self._ensure_advancer()
 
     def now(self) -> datetime:
         return self._origin + timedelta(seconds=self._elapsed)
@@ -76,27 +88,46 @@ class VirtualClock:
         await future
 
     def _ensure_advancer(self) -> None:
-        if self._advancer is None or self._advancer.done():
-            self._advancer = asyncio.get_running_loop().create_task(self._advance())
+        loop = asyncio.get_running_loop()
+        if self._advancing_on is not loop:
+            self._advancing_on = loop
+            self._polls = 0
+            loop.call_soon(self._advance)
 
-    async def _advance(self) -> None:
-        while self._sleepers or self._idle_waiters:
-            await _quiescence()
-            self._drop_cancelled()
-            if self._sleepers and (self.limit is None or self._sleepers[0][0] <= self.limit):
-                deadline = self._sleepers[0][0]
-                self._elapsed = max(self._elapsed, deadline)
-                while self._sleepers and self._sleepers[0][0] <= deadline:
-                    _, _, future = heapq.heappop(self._sleepers)
-                    if not future.done():
-                        future.set_result(None)
-            elif self._idle_waiters:
-                waiters, self._idle_waiters = self._idle_waiters, []
-                for future in waiters:
-                    if not future.done():
-                        future.set_result(None)
-            else:
-                return
+    def _advance(self) -> None:
+        """Called back once per loop iteration while anyone sleeps or waits for idle.
+
+        A plain callback rather than a task polling with `sleep(0)`: the wakeups of such a
+        task would be work on the run queue, so two virtual clocks on one loop would each
+        see the other busy and neither would ever advance.
+        """
+        loop = asyncio.get_running_loop()
+        if not _quiet(loop, self._polls):
+            self._polls += 1
+            loop.call_soon(self._advance)
+            return
+        self._polls = 0
+        self._drop_cancelled()
+        if self._sleepers and (self.limit is None or self._sleepers[0][0] <= self.limit):
+            deadline = self._sleepers[0][0]
+            self._elapsed = max(self._elapsed, deadline)
+            while self._sleepers and self._sleepers[0][0] <= deadline:
+                _, _, future = heapq.heappop(self._sleepers)
+                if not future.done():
+                    future.set_result(None)
+        elif self._idle_waiters:
+            waiters, self._idle_waiters = self._idle_waiters, []
+            for future in waiters:
+                if not future.done():
+                    future.set_result(None)
+        if self._sleepers_due() or self._idle_waiters:
+            loop.call_soon(self._advance)
+        else:
+            self._advancing_on = None
+
+    def _sleepers_due(self) -> bool:
+        self._drop_cancelled()
+        return bool(self._sleepers) and (self.limit is None or self._sleepers[0][0] <= self.limit)
 
     @property
     def sleeping(self) -> int:
@@ -108,18 +139,21 @@ class VirtualClock:
             heapq.heappop(self._sleepers)
 
 
-async def _quiescence() -> None:
-    """Yield until no other callback is ready to run.
+def _quiet(loop: asyncio.AbstractEventLoop, polls: int) -> bool:
+    """Whether nothing is ready to run on `loop` but the clocks' own callbacks.
 
     asyncio has no public "is idle" query; `_ready` is the run queue of CPython's
-    BaseEventLoop. On a loop without it, yielding a number of times is the best we can do.
+    BaseEventLoop. On a loop without it, waiting a number of iterations is the best we can do.
     """
-    loop = asyncio.get_running_loop()
     ready = getattr(loop, "_ready", None)
-    if not isinstance(ready, Sized):
-        for _ in range(100):
-            await asyncio.sleep(0)
-        return
-    await asyncio.sleep(0)
-    while len(ready) > 0:
-        await asyncio.sleep(0)
+    if not isinstance(ready, Iterable):
+        return polls >= 100
+    return all(_is_clock_callback(handle) for handle in ready)
+
+
+def _is_clock_callback(handle: object) -> bool:
+    callback = getattr(handle, "_callback", None)
+    if getattr(callback, "__func__", None) is VirtualClock._advance:
+        return True
+    cancelled = getattr(handle, "cancelled", None)
+    return callable(cancelled) and bool(cancelled())

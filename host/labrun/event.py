@@ -14,10 +14,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
 
-from typing_extensions import TypedDict
-
-from pydantic import GetCoreSchemaHandler, TypeAdapter
+from pydantic import AwareDatetime, GetCoreSchemaHandler, TypeAdapter
 from pydantic_core import core_schema
+from typing_extensions import TypedDict
 
 
 class EventType(StrEnum):
@@ -34,7 +33,8 @@ class _EventFields(TypedDict):
     type: EventType
     step: str
     seq: int
-    time: datetime
+    # Events carry absolute times: a timestamp without an offset is refused, not guessed.
+    time: AwareDatetime
     payload: dict[str, Any]
 
 
@@ -62,12 +62,19 @@ class Event(NamedTuple):
 
     @classmethod
     def __get_pydantic_core_schema__(
-        cls, source: type[Any], handler: GetCoreSchemaHandler
+        cls, source: Any, handler: GetCoreSchemaHandler
     ) -> core_schema.CoreSchema:
         fields = handler.generate_schema(_EventFields)
-        return core_schema.no_info_after_validator_function(
-            lambda values: cls(**values),
-            fields,
+        from_fields = core_schema.no_info_after_validator_function(
+            lambda values: cls(**values), fields
+        )
+        return core_schema.json_or_python_schema(
+            json_schema=from_fields,
+            # An Event is a tuple, which the fields' schema would refuse: events built by the
+            # bus go into models (such as a list of them in a message) as they are.
+            python_schema=core_schema.union_schema(
+                [core_schema.is_instance_schema(cls), from_fields]
+            ),
             serialization=core_schema.plain_serializer_function_ser_schema(
                 lambda event: event._asdict(), return_schema=fields
             ),
@@ -77,7 +84,7 @@ class Event(NamedTuple):
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
 
-class SubscriberDropped(Exception):  # noqa: N818 - names what happened to the subscriber
+class SubscriberDropped(Exception):
     """The subscriber fell behind by more than its queue holds and missed events."""
 
     def __init__(self, missed_from: int) -> None:

@@ -43,7 +43,7 @@ ALLOWED_STATES: dict[RequestKind, frozenset[StepState]] = {
 }
 
 
-class ControlRequest(BaseException):  # noqa: N818 - the public names are part of SEMANTICS.md
+class ControlRequest(BaseException):
     """Raised inside a process at `wait()` or `checkpoint()` when a request arrives."""
 
 
@@ -64,7 +64,7 @@ class SwapRequest(ControlRequest):
         self.data = data
 
 
-class RequestRefused(Exception):  # noqa: N818 - reads as what happened to the request
+class RequestRefused(Exception):
     """A request that does not fit the step's state; it changed nothing."""
 
     def __init__(

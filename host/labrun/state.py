@@ -26,13 +26,9 @@ _S = StepState
 TRANSITIONS: dict[StepState, frozenset[StepState]] = {
     _S.PENDING: frozenset({_S.RUNNING, _S.HALTED, _S.SKIPPED}),
     # A process may raise PauseRequest on its own, so running goes straight to paused too.
-    _S.RUNNING: frozenset(
-        {_S.PAUSING, _S.PAUSED, _S.FAILED, _S.COMPLETED, _S.HALTED, _S.SKIPPED}
-    ),
+    _S.RUNNING: frozenset({_S.PAUSING, _S.PAUSED, _S.FAILED, _S.COMPLETED, _S.HALTED, _S.SKIPPED}),
     # A non-pausable process keeps running through a pause and may complete while pausing.
-    _S.PAUSING: frozenset(
-        {_S.RUNNING, _S.PAUSED, _S.FAILED, _S.COMPLETED, _S.HALTED, _S.SKIPPED}
-    ),
+    _S.PAUSING: frozenset({_S.RUNNING, _S.PAUSED, _S.FAILED, _S.COMPLETED, _S.HALTED, _S.SKIPPED}),
     _S.PAUSED: frozenset({_S.RUNNING, _S.HALTED, _S.SKIPPED}),
     _S.FAILED: frozenset({_S.RUNNING, _S.HALTED, _S.SKIPPED}),
     _S.COMPLETED: frozenset(),

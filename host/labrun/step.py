@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import traceback
-from collections import deque
 from collections.abc import Awaitable, Mapping
 from enum import Enum, auto
 from typing import Any, NamedTuple, TypeVar
@@ -25,6 +24,7 @@ from labrun.duration import duration_json
 from labrun.event import EventBus, EventType
 from labrun.plugin import ProcessSpec
 from labrun.request import (
+    ALLOWED_STATES,
     ControlRequest,
     JumpRequest,
     PauseMode,
@@ -136,12 +136,13 @@ class StepRunner:
                 self._restart("swap")
             elif exit is _Exit.PAUSED:
                 self._set_state(StepState.PAUSED)
-                if not await self._idle_until(StepState.RUNNING):
+                if not await self._idle_while(StepState.PAUSED):
                     return
-                self._take_pending_while_stopped()
+                # A jump or swap that came while paused stays pending: the restarted process
+                # gets it at its first wait() or checkpoint() and may handle it itself.
                 self._restart("resume")
             elif exit is _Exit.FAILED:
-                if not await self._idle_until(StepState.RUNNING):
+                if not await self._idle_while(StepState.FAILED):
                     return
                 self._restart("retry")
 
@@ -164,7 +165,7 @@ class StepRunner:
             outcome = (_Exit.JUMPED, request.point)
         except SwapRequest as request:
             outcome = (_Exit.SWAPPED, request.data)
-        except (Exception, ControlRequest) as error:
+        except (Exception, ControlRequest) as error:  # noqa: BLE001 - a raise fails the step
             self._fail(error)
             outcome = (_Exit.FAILED, None)
         else:
@@ -178,7 +179,10 @@ class StepRunner:
         if self._cancel_sent:
             # The process swallowed the cancellation; the halt stands all the same.
             task.uncancel()
-            return _Exit.STOPPED, None
+            outcome = (_Exit.STOPPED, None)
+        if task.cancelling() > cancelling:
+            # It swallowed a cancellation from outside too, which is not ours to take back.
+            raise asyncio.CancelledError
         return outcome
 
     # Requests. Each either takes effect at once or raises RequestRefused, changing nothing.
@@ -202,7 +206,8 @@ class StepRunner:
         self._stop_with(RequestKind.SKIP, StepState.SKIPPED)
 
     def jump(self, point: Any) -> None:
-        point = jsonable(point)
+        self._check(RequestKind.JUMP)
+        point = _json_argument(RequestKind.JUMP, self._state, "point", point)
         self._accept(RequestKind.JUMP, {"point": point})
         self._jump = (point,)
         self._wake()
@@ -213,7 +218,10 @@ class StepRunner:
             model = self.spec.validate(data)
         except ValidationError as error:
             raise RequestRefused(
-                RequestKind.SWAP, self._state, reason=f"invalid data: {_first_error(error)}"
+                RequestKind.SWAP,
+                self._state,
+                ALLOWED_STATES[RequestKind.SWAP],
+                reason=f"invalid data: {_first_error(error)}",
             ) from error
         self._accept(RequestKind.SWAP, {"data": model.model_dump(mode="json")})
         self._swap = model
@@ -230,14 +238,25 @@ class StepRunner:
         receiving = self._receiving
         if receiving is None or receiving.done():
             raise RequestRefused(
-                RequestKind.ANSWER, self._state, reason="the step is not waiting for an answer"
+                RequestKind.ANSWER,
+                self._state,
+                ALLOWED_STATES[RequestKind.ANSWER],
+                reason="the step is not waiting for an answer",
             )
-        self._accept(RequestKind.ANSWER, {"message": jsonable(message)})
+        self._accept(
+            RequestKind.ANSWER,
+            {"message": _json_argument(RequestKind.ANSWER, self._state, "message", message)},
+        )
         receiving.set_result(message)
 
     def _check(self, request: RequestKind) -> None:
         if self._stop is not None and not self._state.is_final:
-            raise RequestRefused(request, self._state, reason=f"the step is being {self._stop}")
+            raise RequestRefused(
+                request,
+                self._state,
+                ALLOWED_STATES[request],
+                reason=f"the step is being {self._stop}",
+            )
         check_allowed(request, self._state)
 
     def _accept(self, request: RequestKind, details: dict[str, Any] | None = None) -> None:
@@ -271,20 +290,15 @@ class StepRunner:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
 
-    async def _idle_until(self, state: StepState) -> bool:
-        """Wait, with no process running, for a request to move the step to `state`."""
-        while self._state is not state:
-            if self._state.is_final:
-                return False
-            await self._park()
-        return True
+    async def _idle_while(self, state: StepState) -> bool:
+        """Wait, with no process running, for a request to move the step out of `state`.
 
-    def _take_pending_while_stopped(self) -> None:
-        if self._jump is not None:
-            (self._point,) = self._jump
-            self._jump = None
-        if self._swap is not None:
-            self._data, self._swap = self._swap, None
+        False when it ends there. Otherwise it is running, or pausing when a pause came
+        right after the resume or retry: either way the process restarts, and takes the pause.
+        """
+        while self._state is state:
+            await self._park()
+        return not self._state.is_final
 
     def _pending_control(self) -> ControlRequest | None:
         if self._jump is not None:
@@ -415,6 +429,15 @@ class StepRunner:
     def _finish(self, state: StepState) -> None:
         self._stop = state
         self._set_state(state)
+
+
+def _json_argument(request: RequestKind, state: StepState, name: str, value: Any) -> Any:
+    try:
+        return jsonable(value)
+    except TypeError as error:
+        raise RequestRefused(
+            request, state, ALLOWED_STATES[request], reason=f"the {name} is not JSON: {error}"
+        ) from error
 
 
 def _first_error(error: ValidationError) -> str:

@@ -241,7 +241,9 @@ class _Player:
             ended=ended,
         )
 
-    async def _until_settled(self, run_task: asyncio.Task[Any], script_task: asyncio.Task[None]) -> None:
+    async def _until_settled(
+        self, run_task: asyncio.Task[Any], script_task: asyncio.Task[None]
+    ) -> None:
         while not run_task.done():
             idle = asyncio.ensure_future(self._clock.idle())
             waiting: set[asyncio.Future[Any]] = {run_task, idle}

@@ -157,10 +157,6 @@ async def test_a_jump_while_paused_applies_on_resume() -> None:
     assert run.elapsed == 80 + 100
 
 
-@pytest.mark.xfail(
-    reason="StepRunner applies a jump received while paused as the restart point without "
-    "the process seeing a JumpRequest, so the time waited before the pause is lost"
-)
 async def test_a_bad_jump_point_while_paused_keeps_the_time_waited() -> None:
     script = Script().at(60).pause().after(10).jump("soon").after(10).resume()
     run = await run_process(WAIT, TEN_MIN, script=script)
