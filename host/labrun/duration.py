@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import pint
 
-from labrun.quantity import to_seconds
+from labrun.quantity import Quantity, to_seconds
 
 
 class Remaining(StrEnum):
@@ -18,7 +18,7 @@ class Remaining(StrEnum):
     FOREVER = "forever"
 
 
-DurationLike = float | int | timedelta | pint.Quantity | Remaining | None
+DurationLike = float | int | timedelta | Quantity | Remaining | None
 
 
 def seconds_of(value: DurationLike) -> float | None:
@@ -27,7 +27,7 @@ def seconds_of(value: DurationLike) -> float | None:
         return None
     if value is Remaining.FOREVER:
         return math.inf
-    if isinstance(value, bool):
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta | pint.Quantity):
         raise TypeError(f"a duration is seconds, a timedelta or a time quantity, not {value!r}")
     seconds = to_seconds(value)
     if seconds < 0 or math.isnan(seconds):

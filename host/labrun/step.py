@@ -18,6 +18,7 @@ from typing import Any, NamedTuple, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from labrun._json import jsonable
+from labrun._validation import error_lines
 from labrun.clock import Clock
 from labrun.context import ProcessContext
 from labrun.duration import duration_json
@@ -116,7 +117,8 @@ class StepRunner:
                 if not self._state.is_final:
                     self._finish(self._stop or StepState.HALTED)
                 raise
-        return StepOutcome(self._state, self.result, self.error, self._pause is not None)
+        pause_pending = self._pause is not None and self._state is StepState.COMPLETED
+        return StepOutcome(self._state, self.result, self.error, pause_pending)
 
     async def _drive(self) -> None:
         while True:
@@ -187,33 +189,38 @@ class StepRunner:
 
     # Requests. Each either takes effect at once or raises RequestRefused, changing nothing.
 
-    def pause(self, mode: PauseMode = PauseMode.IMMEDIATE) -> None:
-        self._accept(RequestKind.PAUSE, {"mode": mode.value})
+    def pause(self, mode: PauseMode = PauseMode.IMMEDIATE, *, by: str | None = None) -> None:
+        self._accept(RequestKind.PAUSE, {"mode": mode.value}, by)
         self._pause = mode
         self._set_state(StepState.PAUSING)
         self._wake()
 
-    def resume(self) -> None:
-        self._accept(RequestKind.RESUME)
+    def resume(self, *, by: str | None = None) -> None:
+        self._accept(RequestKind.RESUME, by=by)
         self._pause = None
         self._set_state(StepState.RUNNING)
         self._wake()
 
-    def halt(self) -> None:
-        self._stop_with(RequestKind.HALT, StepState.HALTED)
+    def halt(self, *, by: str | None = None) -> None:
+        self._stop_with(RequestKind.HALT, StepState.HALTED, by)
 
-    def skip(self) -> None:
-        self._stop_with(RequestKind.SKIP, StepState.SKIPPED)
+    def skip(self, *, by: str | None = None) -> None:
+        self._stop_with(RequestKind.SKIP, StepState.SKIPPED, by)
 
-    def jump(self, point: Any) -> None:
+    def jump(self, point: Any, *, by: str | None = None) -> None:
         self._check(RequestKind.JUMP)
         point = _json_argument(RequestKind.JUMP, self._state, "point", point)
-        self._accept(RequestKind.JUMP, {"point": point})
+        self._accept(RequestKind.JUMP, {"point": point}, by)
         self._jump = (point,)
         self._wake()
 
-    def swap(self, data: BaseModel | Mapping[str, Any]) -> None:
+    def swap(self, data: BaseModel | Mapping[str, Any], *, by: str | None = None) -> None:
+        """New arguments: a model replaces them all; a mapping changes only the fields it
+        names, so an operator editing one field does not undo an earlier edit."""
         self._check(RequestKind.SWAP)
+        if not isinstance(data, BaseModel):
+            current = self._swap if self._swap is not None else self._data
+            data = {**dict(current), **data}
         try:
             model = self.spec.validate(data)
         except ValidationError as error:
@@ -221,19 +228,19 @@ class StepRunner:
                 RequestKind.SWAP,
                 self._state,
                 ALLOWED_STATES[RequestKind.SWAP],
-                reason=f"invalid data: {_first_error(error)}",
+                reason=f"invalid data: {error_lines(error)[0]}",
             ) from error
-        self._accept(RequestKind.SWAP, {"data": model.model_dump(mode="json")})
+        self._accept(RequestKind.SWAP, {"data": model.model_dump(mode="json")}, by)
         self._swap = model
         self._wake()
 
-    def retry(self) -> None:
-        self._accept(RequestKind.RETRY)
+    def retry(self, *, by: str | None = None) -> None:
+        self._accept(RequestKind.RETRY, by=by)
         self.error = None
         self._set_state(StepState.RUNNING)
         self._wake()
 
-    def answer(self, message: Any) -> None:
+    def answer(self, message: Any, *, by: str | None = None) -> None:
         self._check(RequestKind.ANSWER)
         receiving = self._receiving
         if receiving is None or receiving.done():
@@ -246,6 +253,7 @@ class StepRunner:
         self._accept(
             RequestKind.ANSWER,
             {"message": _json_argument(RequestKind.ANSWER, self._state, "message", message)},
+            by,
         )
         receiving.set_result(message)
 
@@ -259,12 +267,18 @@ class StepRunner:
             )
         check_allowed(request, self._state)
 
-    def _accept(self, request: RequestKind, details: dict[str, Any] | None = None) -> None:
+    def _accept(
+        self, request: RequestKind, details: dict[str, Any] | None = None, by: str | None = None
+    ) -> None:
+        """Check `request` and record it; `by`, who asked, goes in the event when known."""
         self._check(request)
-        self._emit(EventType.REQUEST, {"request": request.value, **(details or {})})
+        payload = {"request": request.value, **(details or {})}
+        if by is not None:
+            payload["by"] = by
+        self._emit(EventType.REQUEST, payload)
 
-    def _stop_with(self, request: RequestKind, final: StepState) -> None:
-        self._accept(request)
+    def _stop_with(self, request: RequestKind, final: StepState, by: str | None) -> None:
+        self._accept(request, by=by)
         self._stop = final
         if self._task is not None:
             self._cancel_sent = True
@@ -418,7 +432,11 @@ class StepRunner:
 
     def _fail(self, error: BaseException) -> None:
         self._pause, self._jump, self._swap = None, None, None
-        self.error = str(error) or type(error).__name__
+        if isinstance(error, ValidationError):
+            # The technician reads this: no pydantic banner or documentation links.
+            self.error = "; ".join(error_lines(error))
+        else:
+            self.error = str(error) or type(error).__name__
         self._set_state(
             StepState.FAILED,
             error=self.error,
@@ -438,12 +456,6 @@ def _json_argument(request: RequestKind, state: StepState, name: str, value: Any
         raise RequestRefused(
             request, state, ALLOWED_STATES[request], reason=f"the {name} is not JSON: {error}"
         ) from error
-
-
-def _first_error(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 def _discard(awaitable: Awaitable[Any]) -> None:

@@ -195,7 +195,8 @@ async def run_process(
 
     It ends when the step reaches a final state, or settles failed or paused with the
     script played out; the harness then halts the step to clean up, and reports the state
-    it had settled in. A process that waits forever raises HarnessStalled; one still
+    it had settled in. A script action still waiting when the step has ended raises
+    HarnessError: the script did not test what it meant to. A process that waits forever raises HarnessStalled; one still
     running after `limit` virtual seconds raises HarnessTimeout.
     """
     spec = process if isinstance(process, ProcessSpec) else spec_of(process)
@@ -224,9 +225,11 @@ class _Player:
         script_task = asyncio.create_task(self._play_script())
         try:
             await self._until_settled(run_task, script_task)
-            self._events.extend(self._subscription.pending())
             settled = self._runner.state
             ended = self._clock.now()
+            if run_task.done():
+                await self._play_what_fires_now(script_task)
+            self._events.extend(self._subscription.pending())
         finally:
             script_task.cancel()
             await self._clean_up(run_task)
@@ -263,6 +266,22 @@ class _Player:
             self._check_stalled()
             return
         run_task.result()
+
+    async def _play_what_fires_now(self, script_task: asyncio.Task[None]) -> None:
+        """After the step ended, play the actions that can fire without time passing (they
+        are refused and recorded); an action that never fired means a wrong script."""
+        limit, self._clock.limit = self._clock.limit, self._clock.monotonic()
+        try:
+            await self._clock.idle()
+        finally:
+            self._clock.limit = limit
+        if script_task.done():
+            script_task.result()
+        if self._next < len(self._actions):
+            action = self._actions[self._next]
+            raise HarnessError(
+                f"the step ended {self._runner.state} before the script could {action.describe()}"
+            )
 
     def _check_stalled(self) -> None:
         state = self._runner.state

@@ -936,9 +936,6 @@ async def test_send_duration_accepts_seconds_timedelta_quantity_unknown_and_fore
         parse_quantity("5 m"),
         pytest.param(
             "5 min",
-            marks=pytest.mark.xfail(
-                reason="labrun.quantity.to_seconds raises AttributeError on a str", strict=True
-            ),
         ),
     ],
     ids=repr,
@@ -1149,3 +1146,54 @@ async def test_return_value_becomes_a_json_result():
         "volume": {"magnitude": 12, "units": "microliter"},
     }
     assert run.of_type(EventType.STATE)[-1].payload["result"] == run.result
+
+
+async def test_swap_with_some_fields_keeps_the_others():
+    log: list[Any] = []
+    run = await run_process(
+        waiting(log),
+        {"phases": 4, "seconds": 10},
+        script=Script().at(5).swap({"seconds": 20}).at(30).swap({"phases": 3}),
+    )
+    requests = [e.payload["data"] for e in run.of_type(EventType.REQUEST)]
+    assert requests == [{"phases": 4, "seconds": 20.0}, {"phases": 3, "seconds": 20.0}]
+    assert run.state is COMPLETED
+
+
+async def test_two_swaps_before_the_process_takes_them_combine(rig):
+    log: list[Any] = []
+    r = rig(waiting(log), {"phases": 4, "seconds": 10})
+    r.start()
+    await r.advance_to(15)
+    r.runner.pause()
+    await r.settle()
+    r.runner.swap({"seconds": 20})
+    r.runner.swap({"phases": 2})
+    r.runner.resume()
+    await r.finish()
+    assert r.runner.data.model_dump() == {"phases": 2, "seconds": 20.0}
+
+
+async def test_validation_error_inside_a_process_reads_as_plain_lines():
+    class Reading(BaseModel):
+        volts: float
+
+    async def process(data: NoArgs, context: ProcessContext[NoArgs]) -> None:
+        Reading.model_validate({"volts": "high"})
+
+    run = await run_process(process, {})
+    assert run.state is FAILED
+    assert run.error == "volts: Input should be a valid number, unable to parse string as a number"
+
+
+async def test_pause_taken_then_halted_leaves_no_pause_pending(rig):
+    log: list[Any] = []
+    r = rig(waiting(log), {"phases": 3})
+    task = r.start()
+    await r.advance_to(15)
+    r.runner.pause()
+    await r.settle()
+    r.runner.halt()
+    outcome = await task
+    assert outcome.state is HALTED
+    assert outcome.pause_pending is False

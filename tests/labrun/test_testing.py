@@ -12,6 +12,7 @@ from labrun.event import Event, EventType
 from labrun.plugin import Plugin
 from labrun.testing import (
     DEFAULT_START,
+    HarnessError,
     HarnessStalled,
     HarnessTimeout,
     ProcessRun,
@@ -270,3 +271,22 @@ async def test_error_in_the_script_is_raised():
 
     with pytest.raises(ZeroDivisionError):
         await run_process(PHASED, {}, script=Script().when(broken).halt())
+
+
+async def test_an_action_the_step_ended_before_is_an_error_not_silently_dropped():
+    async def short(data: NoArgs, context: ProcessContext[NoArgs]) -> None:
+        await context.sleep(60)
+
+    with pytest.raises(
+        HarnessError, match="ended completed before the script could pause at 120 s"
+    ):
+        await run_process(short, {}, script=Script().at(120).pause())
+
+
+async def test_an_action_that_fires_as_the_step_ends_is_played_and_refused():
+    async def short(data: NoArgs, context: ProcessContext[NoArgs]) -> None:
+        await context.sleep(60)
+
+    run = await run_process(short, {}, script=Script().when_state(StepState.COMPLETED).pause())
+    assert run.state is StepState.COMPLETED
+    assert [refusal.request for refusal in run.refused] == ["pause"]
