@@ -14,8 +14,13 @@ def _fallback(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
+_PLAIN = (type(None), bool, int, str)
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-compatible copy of `value`; raises TypeError when there is none."""
+    if type(value) in _PLAIN:
+        return value
     try:
         return to_jsonable_python(value, fallback=_fallback)
     except TypeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -74,7 +75,11 @@ class ProcessContext(Generic[DataT]):
 
     async def checkpoint(self) -> None:
         """A safe point: blocks while paused, raises JumpRequest / SwapRequest if pending."""
-        await self._runner._checkpoint(self)
+        runner = self._runner
+        # Yield once even with nothing pending: a request can only arrive while we yield.
+        await asyncio.sleep(0)
+        if runner._pause is not None or runner._jump is not None or runner._swap is not None:
+            await runner._checkpoint(self)
 
     async def wait(self, awaitable: Awaitable[T]) -> T:
         """Await `awaitable` unless a control request comes first; then cancel it and raise."""

@@ -140,11 +140,10 @@ class Subscription:
         self._bus._unsubscribe(self)
 
     def __aiter__(self) -> AsyncIterator[Event]:
-        return self._iterate()
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Event]:
-        while True:
-            yield await self.get()
+    async def __anext__(self) -> Event:
+        return await self.get()
 
 
 class EventBus:
@@ -170,9 +169,12 @@ class EventBus:
             self._subscribers.remove(subscription)
 
     def emit(self, type: EventType, step: str, payload: dict[str, Any]) -> Event:
-        event = Event(type=type, step=step, seq=self._next_seq, time=self._now(), payload=payload)
+        event = Event(type, step, self._next_seq, self._now(), payload)
         self._next_seq += 1
-        dropped = [s for s in self._subscribers if not s._offer(event)]
-        for subscription in dropped:
-            self._subscribers.remove(subscription)
+        dropped = False
+        for subscription in self._subscribers:
+            if not subscription._offer(event):
+                dropped = True
+        if dropped:
+            self._subscribers = [s for s in self._subscribers if s.dropped_at is None]
         return event

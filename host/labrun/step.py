@@ -35,7 +35,7 @@ from labrun.request import (
     SwapRequest,
     check_allowed,
 )
-from labrun.state import StepState, check_transition
+from labrun.state import TRANSITIONS, InvalidTransition, StepState
 
 T = TypeVar("T")
 
@@ -324,8 +324,7 @@ class StepRunner:
         return None
 
     async def _checkpoint(self, context: ProcessContext[Any]) -> None:
-        # Yield once even with nothing pending: a request can only arrive while we yield.
-        await asyncio.sleep(0)
+        """The slow path of `ProcessContext.checkpoint()`, when a request is pending."""
         while True:
             if self._state is not StepState.PAUSED:
                 request = self._pending_control()
@@ -416,13 +415,16 @@ class StepRunner:
         self._bus.emit(type, self.step, payload)
 
     def _set_state(self, state: StepState, **details: Any) -> None:
-        if state is self._state:
+        previous = self._state
+        if state is previous:
             return
-        check_transition(self._state, state)
+        if state not in TRANSITIONS[previous]:
+            raise InvalidTransition(previous, state)
         if self._location_due:
             self._flush_location()
-        previous, self._state = self._state, state
-        self._emit(EventType.STATE, {"state": state.value, "previous": previous.value, **details})
+        self._state = state
+        # The members are str already; `.value` would only cost a descriptor lookup.
+        self._emit(EventType.STATE, {"state": state, "previous": previous, **details})
 
     def _restart(self, reason: str) -> None:
         self._emit(

@@ -196,8 +196,9 @@ async def run_process(
     It ends when the step reaches a final state, or settles failed or paused with the
     script played out; the harness then halts the step to clean up, and reports the state
     it had settled in. A script action still waiting when the step has ended raises
-    HarnessError: the script did not test what it meant to. A process that waits forever raises HarnessStalled; one still
-    running after `limit` virtual seconds raises HarnessTimeout.
+    HarnessError: the script did not test what it meant to. A process that waits forever
+    raises HarnessStalled; one still running after `limit` virtual seconds raises
+    HarnessTimeout.
     """
     spec = process if isinstance(process, ProcessSpec) else spec_of(process)
     clock = VirtualClock(start, limit=limit)
