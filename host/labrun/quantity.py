@@ -16,6 +16,8 @@ Fields accept text ("37 degC", "37 °C", "5 ul/min"), a pint quantity from any r
 quantity. Bare numbers are rejected. Magnitudes become plain finite ints or floats and offset
 units stay as given. Bounds compare in the bound's units, so "40 degF" passes ge="4 degC".
 Bad dimensions or bounds raise TypeError at first use, as the registry is only built then.
+Unit text is kept to 100 characters and exponents to literals below 100, not raised again: pint
+evaluates it as arithmetic, and "m*9**9**9" would otherwise hang the process.
 
 `format_quantity` writes pint's abbreviated pretty units after the shortest exact number
 ("37 °C", "5 µl/min", "2 h", "1.5 m²"), which `parse_quantity` reads back, except that a
@@ -25,9 +27,11 @@ unitless quantity comes out as a bare number.
 from __future__ import annotations
 
 import functools
-import math
 import operator
 import re
+import string
+import sys
+import tokenize
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -35,7 +39,7 @@ from functools import cached_property
 from typing import Annotated, Any, TypeAlias
 
 import pint
-from pint.util import UnitsContainer
+from pint.util import UnitsContainer, string_preprocessor
 from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
@@ -48,6 +52,28 @@ _SPLIT = re.compile(rf"\s*(?P<number>{_NUMBER})\s*(?P<unit>.*?)\s*", re.DOTALL)
 # "A number, then a unit" for JSON Schema, without lookarounds so that any regex engine takes
 # it: a unit must not start like more of the number, or "37" would pass as "3" and "7".
 _PATTERN = rf"^\s*{_NUMBER}\s*(?:[^\s0-9.eE+-]|[eE](?:[^0-9+-]|$)).*$"
+
+# pint evaluates unit text as arithmetic and skips characters it does not know, so "m*9**9**9"
+# or "m*9**9;**9" would compute a number with millions of digits. Unit text is held to letters
+# (those of pint's unit names), digits and operators, and every exponent to a short literal that
+# is not itself raised; "." only inside a number, as pint skips it elsewhere too.
+_UNIT_CHARS = frozenset(string.ascii_letters + string.digits + " _*/()+-%µμΩΔÅÅπεϵλγζℓℎöéåø")
+_DECIMAL = re.compile(r"[0-9]\.[0-9]")
+_SMALL = r"\s*[+-]?[0-9]{1,2}(?:\.[0-9]+)?(?![0-9._eE])\s*"
+_EXPONENT = re.compile(rf"\*\*(?:\({_SMALL}\)|{_SMALL})(?![\s)]*\*\*)")
+_MAX_UNIT_LENGTH = 100
+_FLOAT_DIGITS = 300
+# What pint's unit parser raises on malformed text (found by fuzzing pint 0.25).
+_PARSE_ERRORS = (
+    pint.PintError,
+    tokenize.TokenError,
+    ArithmeticError,
+    AssertionError,
+    LookupError,
+    SyntaxError,
+    TypeError,
+    ValueError,
+)
 
 # Friendly name and example input per dimension, for messages and JSON Schema.
 _KNOWN: dict[str, tuple[str, str]] = {
@@ -90,26 +116,39 @@ def parse_quantity(text: str) -> Quantity:
     if not unit:
         reason = "a quantity needs a unit, such as '10 min'"
         raise QuantityError(f"{text!r} has no unit: {reason}", text=text, reason=reason)
-    return _build(int(number) if number.lstrip("+-").isdigit() else float(number), unit, text)
+    # Integers stay exact, short of Python's limit on converting long digit strings.
+    integral = number.lstrip("+-").isdigit() and len(number) < _FLOAT_DIGITS
+    return _build(int(number) if integral else float(number), unit, text)
 
 
 def _build(magnitude: object, unit: str, text: str) -> Quantity:
     # Built from number and unit separately: parsing "37 degC" whole is an offset-unit error.
     if not isinstance(magnitude, int | float) or isinstance(magnitude, bool):
         reason = "the magnitude must be a number"
-    elif isinstance(magnitude, float) and not math.isfinite(magnitude):
+    elif not abs(magnitude) <= sys.float_info.max:  # also NaN, and ints too big for a float
         reason = "the magnitude must be finite"
     else:
         # Plain int/float (not numpy scalars or bool subclasses) so JSON dumps stay exact.
         plain = int(magnitude) if isinstance(magnitude, int) else float(magnitude)
-        try:
-            return registry().Quantity(plain, unit)
-        except pint.UndefinedUnitError as exc:
-            reason = f"unknown unit {exc.unit_names[0]!r}"
-        except Exception:  # pint's unit parser fails with assorted types (TokenError, ...)
-            reason = f"invalid unit {unit!r}"
+        reason = f"invalid unit {unit!r}"
+        if _harmless(unit):
+            try:
+                return registry().Quantity(plain, unit)
+            except pint.UndefinedUnitError as exc:
+                reason = f"unknown unit {exc.unit_names[0]!r}"
+            except _PARSE_ERRORS:
+                pass
         raise QuantityError(f"{reason} in {text!r}", text=text, reason=reason) from None
     raise QuantityError(f"{text!r} is not a quantity: {reason}", text=text, reason=reason)
+
+
+def _harmless(unit: str) -> bool:
+    expanded = string_preprocessor(unit)  # as pint reads it: "m²" is "m**(2)", "°" is "degree"
+    return (
+        len(unit) <= _MAX_UNIT_LENGTH
+        and set(_DECIMAL.sub("0", expanded)) <= _UNIT_CHARS
+        and len(_EXPONENT.findall(expanded)) == expanded.count("**")
+    )
 
 
 def format_quantity(q: Quantity) -> str:
@@ -229,7 +268,7 @@ class QuantityType(Bounds):
         """Dimensionality, friendly name and example input."""
         try:
             dimensionality = registry().get_dimensionality(self.dimension)
-        except Exception as exc:  # as in _build: pint's parser raises assorted types
+        except _PARSE_ERRORS as exc:
             raise TypeError(f"bad dimension {self.dimension!r}: {exc!r}") from None
         name, example = _known(dimensionality)
         return dimensionality, self.name or name, example
