@@ -76,12 +76,16 @@ def _assemble(loaded: Iterable[tuple[str, Plugin | LoadDiagnostic]]) -> PluginCa
             diagnostics.append(item)
         elif item.problems:
             diagnostics.extend(
-                LoadDiagnostic(name, f"process {p.process!r}: {p.reason}" if p.process else p.reason)
+                LoadDiagnostic(
+                    name, f"process {p.process!r}: {p.reason}" if p.process else p.reason
+                )
                 for p in item.problems
             )
         elif item.namespace in plugins:
             diagnostics.append(
-                LoadDiagnostic(name, f"namespace {item.namespace!r} is already used by another plugin")
+                LoadDiagnostic(
+                    name, f"namespace {item.namespace!r} is already used by another plugin"
+                )
             )
         else:
             plugins[item.namespace] = item
