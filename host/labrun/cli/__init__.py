@@ -8,10 +8,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from labrun.cli import plugins, process, runs
+from labrun.cli import check, describe, plugins, process, runs, schema
 from labrun.cli._command import CommandError
 
-_COMMANDS = (plugins, process, runs)
+_COMMANDS = (check, describe, plugins, process, runs, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:
