@@ -17,7 +17,8 @@ from labrun.cli._command import CommandError
 from labrun.datadir import ENV_VAR, DataDirError, data_dir
 from labrun.event import EventType
 from labrun.quantity import QuantityError, parse_quantity, to_seconds
-from labrun.store import DATABASE_NAME, RunStatus, RunStore, RunSummary, StoreError, UnknownRun
+from labrun.run.state import RunState
+from labrun.store import DATABASE_NAME, RunStore, RunSummary, StoreError, UnknownRun
 
 if TYPE_CHECKING:
     from labrun.cli._command import Subparsers
@@ -48,7 +49,7 @@ def add_parser(subcommands: Subparsers) -> None:
     listing = actions.add_parser(
         "list", parents=[common], help="the latest runs", description="List the latest runs."
     )
-    listing.add_argument("--status", choices=[status.value for status in RunStatus])
+    listing.add_argument("--status", choices=[status.value for status in RunState])
     listing.add_argument("--limit", type=_positive, default=50, help="at most N runs (50)")
     listing.set_defaults(handler=_list)
 
@@ -130,7 +131,7 @@ def _opened(args: argparse.Namespace, *, readonly: bool) -> Iterator[RunStore | 
 
 
 def _list(args: argparse.Namespace) -> int:
-    status = None if args.status is None else RunStatus(args.status)
+    status = None if args.status is None else RunState(args.status)
     with _opened(args, readonly=True) as store:
         runs = [] if store is None else store.list_runs(status=status, limit=args.limit)
     if not runs:

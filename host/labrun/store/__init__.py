@@ -9,7 +9,7 @@ from labrun.store.errors import (
     UnknownRun,
     WriterFailed,
 )
-from labrun.store.record import OperatorAction, RunRecord, RunStatus, RunSummary, StepResult
+from labrun.store.record import OperatorAction, RunRecord, RunSummary, StepResult
 from labrun.store.runs import RunStore
 from labrun.store.writer import EventWriter
 
@@ -19,7 +19,6 @@ __all__ = [
     "EventWriter",
     "OperatorAction",
     "RunRecord",
-    "RunStatus",
     "RunStore",
     "RunSummary",
     "StepResult",

@@ -2,35 +2,12 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue
 
+from labrun.run.state import RunState
 from labrun.state import StepState
-
-
-class RunStatus(StrEnum):
-    """A run's status (SEMANTICS.md "States")."""
-
-    PENDING = "pending"
-    RUNNING = "running"
-    PAUSING = "pausing"
-    PAUSED = "paused"
-    # Waiting for the operator to recover a failed step: the run is still live.
-    FAILED = "failed"
-    HALTING = "halting"
-    COMPLETED = "completed"
-    HALTED = "halted"
-    INTERRUPTED = "interrupted"
-
-    @property
-    def is_active(self) -> bool:
-        """A host is driving the run: it is neither over nor interrupted by a host's death."""
-        return self not in _INACTIVE
-
-
-_INACTIVE = frozenset({RunStatus.COMPLETED, RunStatus.HALTED, RunStatus.INTERRUPTED})
 
 
 class StepResult(BaseModel):
@@ -61,7 +38,7 @@ class RunRecord(BaseModel):
     protocol_snapshot: JsonValue
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     started_by: str
-    status: RunStatus = RunStatus.PENDING
+    status: RunState = RunState.PENDING
     created: AwareDatetime
     started: AwareDatetime | None = None
     ended: AwareDatetime | None = None
@@ -76,7 +53,7 @@ class RunSummary(BaseModel):
     id: str
     protocol_name: str
     started_by: str
-    status: RunStatus
+    status: RunState
     created: AwareDatetime
     started: AwareDatetime | None
     ended: AwareDatetime | None

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from labrun.event import Event, EventType
+from labrun.run.state import RunState
 from labrun.store.database import Database, json_text, timestamp
 from labrun.store.errors import StoreError, UnknownRun
-from labrun.store.record import OperatorAction, RunRecord, RunStatus, RunSummary, StepResult
+from labrun.store.record import OperatorAction, RunRecord, RunSummary, StepResult
 from labrun.store.writer import EventWriter, RunUpdate, WriterThread, apply_update
 
 _RUN_COLUMNS = (
@@ -54,8 +55,8 @@ _LAST_ACTIVITY = """
     )
 """
 _PAGE = 1_000
-_ACTIVE = tuple(status.value for status in RunStatus if status.is_active)
-_INACTIVE = tuple(status.value for status in RunStatus if not status.is_active)
+_ACTIVE = tuple(status.value for status in RunState if status.is_active)
+_INACTIVE = tuple(status.value for status in RunState if not status.is_active)
 
 
 class RunStore:
@@ -119,7 +120,7 @@ class RunStore:
         self,
         run_id: str,
         *,
-        status: RunStatus | None = None,
+        status: RunState | None = None,
         started: datetime | None = None,
         ended: datetime | None = None,
         steps: Mapping[str, StepResult] | None = None,
@@ -145,7 +146,7 @@ class RunStore:
             values[column] = json.loads(values[column])
         return RunRecord.model_validate(values)
 
-    def list_runs(self, *, status: RunStatus | None = None, limit: int = 50) -> list[RunSummary]:
+    def list_runs(self, *, status: RunState | None = None, limit: int = 50) -> list[RunSummary]:
         """The latest runs first."""
         where, parameters = ("", ()) if status is None else ("WHERE status = ?", (status.value,))
         with self._db.reading() as connection:
@@ -154,11 +155,12 @@ class RunStore:
             ).fetchall()
         return [_summary(row) for row in rows]
 
-    def mark_interrupted(self) -> list[str]:
+    def mark_interrupted(self, alive: Callable[[str], bool] | None = None) -> list[str]:
         """Mark every run still active as interrupted, and return their ids (oldest first).
 
         For a host starting after a crash, before it starts any run: a run still active
-        in the store then is one whose host died.
+        in the store then is one whose host died, unless `alive(run_id)` says that another
+        host process is driving it (several may share a data directory); those are left.
         """
         marks = ", ".join("?" for _ in _ACTIVE)
         with self._db.transaction() as connection:
@@ -167,10 +169,11 @@ class RunStore:
                 for row in connection.execute(
                     f"SELECT id FROM runs WHERE status IN ({marks}) ORDER BY created, id", _ACTIVE
                 )
+                if alive is None or not alive(row[0])
             ]
-            connection.execute(
-                f"UPDATE runs SET status = ? WHERE status IN ({marks})",
-                (RunStatus.INTERRUPTED.value, *_ACTIVE),
+            connection.executemany(
+                "UPDATE runs SET status = ? WHERE id = ?",
+                [(RunState.INTERRUPTED.value, run_id) for run_id in ids],
             )
         return ids
 

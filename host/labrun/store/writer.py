@@ -30,9 +30,10 @@ from types import TracebackType
 from typing import Any, NamedTuple, TypeAlias
 
 from labrun.event import Event
+from labrun.run.state import RunState
 from labrun.store.database import Database, json_text, timestamp
 from labrun.store.errors import BacklogFull, StoreError, WriterFailed
-from labrun.store.record import RunStatus, StepResult
+from labrun.store.record import StepResult
 
 _BATCH_LIMIT = 1_000
 _INSERT = "INSERT INTO events (run_id, seq, type, step, time, payload) VALUES (?, ?, ?, ?, ?, ?)"
@@ -55,7 +56,7 @@ class RunUpdate(NamedTuple):
         cls,
         run_id: str,
         *,
-        status: RunStatus | None,
+        status: RunState | None,
         started: datetime | None,
         ended: datetime | None,
         steps: Mapping[str, StepResult] | None,
@@ -275,7 +276,7 @@ class EventWriter:
     def update(
         self,
         *,
-        status: RunStatus | None = None,
+        status: RunState | None = None,
         started: datetime | None = None,
         ended: datetime | None = None,
         steps: Mapping[str, StepResult] | None = None,

@@ -13,8 +13,9 @@ import pytest
 
 from labrun.cli import main
 from labrun.event import Event, EventType
+from labrun.run.state import RunState
 from labrun.state import StepState
-from labrun.store import DATABASE_NAME, RunRecord, RunStatus, RunStore, StepResult
+from labrun.store import DATABASE_NAME, RunRecord, RunStore, StepResult
 
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -42,7 +43,7 @@ def record(run_id: str, **fields) -> RunRecord:
         "protocol_snapshot": {"name": "pcr-setup"},
         "parameters": {"cycles": 30},
         "started_by": "alice",
-        "status": RunStatus.COMPLETED,
+        "status": RunState.COMPLETED,
         "created": START,
     }
     return RunRecord(**(values | fields))
@@ -89,7 +90,7 @@ def data(tmp_path):
     data = tmp_path / "data"
     pcr = record(
         "r-pcr",
-        status=RunStatus.HALTED,
+        status=RunState.HALTED,
         started=at(0.1),
         ended=at(62.1),
         steps={
@@ -103,7 +104,7 @@ def data(tmp_path):
         "r-wash",
         protocol_name="wash",
         started_by="carol",
-        status=RunStatus.RUNNING,
+        status=RunState.RUNNING,
         created=START + timedelta(days=1),
         started=START + timedelta(days=1),
     )
@@ -239,9 +240,7 @@ def aged(tmp_path):
     runs = [
         (record(name, ended=now - timedelta(minutes=minutes)), []) for name, minutes in AGES.items()
     ]
-    runs.append(
-        (record("running", status=RunStatus.RUNNING, started=now - timedelta(days=400)), [])
-    )
+    runs.append((record("running", status=RunState.RUNNING, started=now - timedelta(days=400)), []))
     store_runs(data, *runs)
     return data
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from labrun.event import Event, EventType
-from labrun.store import RunRecord, RunStatus, RunStore
+from labrun.run.state import RunState
+from labrun.store import RunRecord, RunStore
 
 START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -25,7 +26,7 @@ def _record(run_id: str = "run-1", **changes: Any) -> RunRecord:
         "protocol_snapshot": {"name": "pcr-setup", "steps": [{"id": "mix"}]},
         "parameters": {"cycles": 30, "volume": {"magnitude": 5, "units": "milliliter"}},
         "started_by": "alice",
-        "status": RunStatus.PENDING,
+        "status": RunState.PENDING,
         "created": START,
     }
     return RunRecord(**(values | changes))

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from labrun.event import EventType
+from labrun.run.state import RunState
 from labrun.state import StepState
 from labrun.store import (
     OperatorAction,
-    RunStatus,
     RunStore,
     StepResult,
     StoreError,
@@ -26,7 +26,7 @@ async def add_events(store, run_id, events):
 
 def test_a_run_reads_back_as_it_was_created(store, make_record):
     record = make_record(
-        status=RunStatus.COMPLETED,
+        status=RunState.COMPLETED,
         started=START + timedelta(seconds=1),
         ended=START + timedelta(hours=1),
         steps={"mix": StepResult(state=StepState.FAILED, error="pump stalled", point={"cycle": 3})},
@@ -47,21 +47,21 @@ def test_an_unknown_run_is_named(store, path):
         store.get_run("nope")
     assert (raised.value.run_id, raised.value.path) == ("nope", path)
     with pytest.raises(UnknownRun):
-        store.update_run("nope", status=RunStatus.RUNNING)
+        store.update_run("nope", status=RunState.RUNNING)
 
 
 def test_updating_a_run_changes_only_what_is_given(store, make_record):
     store.create_run(make_record(steps={"mix": StepResult(state=StepState.RUNNING)}))
-    store.update_run("run-1", status=RunStatus.RUNNING, started=START)
+    store.update_run("run-1", status=RunState.RUNNING, started=START)
     store.update_run("run-1", steps={"heat": StepResult(state=StepState.PENDING)})
     store.update_run(
         "run-1",
-        status=RunStatus.COMPLETED,
+        status=RunState.COMPLETED,
         ended=START + timedelta(minutes=5),
         steps={"mix": StepResult(state=StepState.COMPLETED, result={"ok": True})},
     )
     assert store.get_run("run-1") == make_record(
-        status=RunStatus.COMPLETED,
+        status=RunState.COMPLETED,
         started=START,
         ended=START + timedelta(minutes=5),
         steps={
@@ -72,19 +72,19 @@ def test_updating_a_run_changes_only_what_is_given(store, make_record):
 
 
 async def test_runs_are_listed_latest_first_with_their_event_counts(store, make_record, make_event):
-    for index, status in enumerate([RunStatus.COMPLETED, RunStatus.RUNNING, RunStatus.HALTED]):
+    for index, status in enumerate([RunState.COMPLETED, RunState.RUNNING, RunState.HALTED]):
         store.create_run(
             make_record(f"run-{index}", status=status, created=START + timedelta(hours=index))
         )
     await add_events(store, "run-1", [make_event(seq) for seq in range(1, 8)])
     runs = store.list_runs()
     assert [(run.id, run.status, run.event_count) for run in runs] == [
-        ("run-2", RunStatus.HALTED, 0),
-        ("run-1", RunStatus.RUNNING, 7),
-        ("run-0", RunStatus.COMPLETED, 0),
+        ("run-2", RunState.HALTED, 0),
+        ("run-1", RunState.RUNNING, 7),
+        ("run-0", RunState.COMPLETED, 0),
     ]
     assert [run.id for run in store.list_runs(limit=2)] == ["run-2", "run-1"]
-    assert [run.id for run in store.list_runs(status=RunStatus.COMPLETED)] == ["run-0"]
+    assert [run.id for run in store.list_runs(status=RunState.COMPLETED)] == ["run-0"]
 
 
 async def test_events_are_read_in_pages_after_a_seq_and_by_type(store, make_record, make_event):
@@ -135,12 +135,12 @@ async def test_operator_actions_say_who_asked_what_when(store, make_record, make
 
 
 def test_runs_left_active_by_a_dead_host_are_marked_interrupted(store, make_record):
-    for index, status in enumerate(RunStatus):
+    for index, status in enumerate(RunState):
         store.create_run(make_record(status, status=status, created=START + timedelta(index)))
     marked = store.mark_interrupted()
-    assert marked == [status.value for status in RunStatus if status.is_active]
+    assert marked == [status.value for status in RunState if status.is_active]
     assert {run.id: run.status for run in store.list_runs()} == {
-        status.value: RunStatus.INTERRUPTED if status.is_active else status for status in RunStatus
+        status.value: RunState.INTERRUPTED if status.is_active else status for status in RunState
     }
     assert store.mark_interrupted() == []
 
@@ -153,16 +153,16 @@ async def prunable_store(store, make_record, make_event):
     old, recent = NOW - timedelta(days=31), NOW - timedelta(days=29)
     ancient = START
     runs = [
-        make_record("old-completed", status=RunStatus.COMPLETED, ended=old),
-        make_record("old-halted", status=RunStatus.HALTED, started=ancient, ended=old),
-        make_record("old-interrupted", status=RunStatus.INTERRUPTED, started=ancient),
-        make_record("keep-recent-completed", status=RunStatus.COMPLETED, ended=recent),
+        make_record("old-completed", status=RunState.COMPLETED, ended=old),
+        make_record("old-halted", status=RunState.HALTED, started=ancient, ended=old),
+        make_record("old-interrupted", status=RunState.INTERRUPTED, started=ancient),
+        make_record("keep-recent-completed", status=RunState.COMPLETED, ended=recent),
         # Started long ago, but heard of recently: its age is its last event.
-        make_record("keep-recently-interrupted", status=RunStatus.INTERRUPTED, started=ancient),
+        make_record("keep-recently-interrupted", status=RunState.INTERRUPTED, started=ancient),
     ]
     runs += [
         make_record(f"keep-{status}", status=status, started=ancient)
-        for status in RunStatus
+        for status in RunState
         if status.is_active
     ]
     for record in runs:
@@ -195,7 +195,7 @@ async def test_prune_removes_old_finished_runs_and_their_events_only(
     assert left == {
         "keep-recent-completed",
         "keep-recently-interrupted",
-        *(f"keep-{status}" for status in RunStatus if status.is_active),
+        *(f"keep-{status}" for status in RunState if status.is_active),
     }
     with pytest.raises(UnknownRun):
         store.get_run("old-completed")
@@ -206,8 +206,8 @@ async def test_prune_removes_old_finished_runs_and_their_events_only(
 
 
 async def test_an_active_run_is_never_pruned_however_old(store, make_record):
-    for status in RunStatus:
+    for status in RunState:
         if status.is_active:
             store.create_run(make_record(status, status=status, ended=START))
     assert store.prune(timedelta(0), now=NOW) == []
-    assert len(store.list_runs()) == sum(status.is_active for status in RunStatus)
+    assert len(store.list_runs()) == sum(status.is_active for status in RunState)

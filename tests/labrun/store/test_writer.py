@@ -5,10 +5,10 @@ import sqlite3
 import pytest
 
 from labrun.event import EventType
+from labrun.run.state import RunState
 from labrun.state import StepState
 from labrun.store import (
     BacklogFull,
-    RunStatus,
     RunStore,
     StepResult,
     StoreError,
@@ -133,7 +133,7 @@ async def test_run_updates_are_committed_with_the_events_before_them(store, run,
     started = make_event(1).time
     writer = store.writer(run)
     writer.update(
-        status=RunStatus.RUNNING,
+        status=RunState.RUNNING,
         started=started,
         steps={"mix": StepResult(state=StepState.RUNNING, started=started)},
     )
@@ -148,7 +148,7 @@ async def test_run_updates_are_committed_with_the_events_before_them(store, run,
     )
     await writer.flush()
     record = store.get_run(run)
-    assert record.status is RunStatus.RUNNING
+    assert record.status is RunState.RUNNING
     assert record.started == started
     assert record.steps == {
         "mix": StepResult(
