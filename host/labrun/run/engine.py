@@ -11,8 +11,13 @@ its iterations after `@` (key.py); without them, the iterations the run is in no
 The run's state is the projection of its events (`run.view`); the engine emits a run-level
 state event whenever the state it derives from its branches changes: `halting` once halted,
 `pausing` then `paused` once every branch is held or its step paused or failed, `failed`
-while a failed step waits for the operator, else `running`. `run()` ends with exactly one
-final state event, `completed` or `halted`, whatever happened, an engine bug included.
+while a failed step waits for the operator, else `running`. A step whose process pauses on
+its own pauses the run with it, so that resuming the run resumes the step. `run()` ends
+with exactly one final state event, `completed` or `halted`, whatever happened, an engine
+bug or the cancellation of `run()` included.
+
+Events name one execution of a step by its key (key.py: the tree path, then `@` and the
+iterations of the enclosing repeats and sweeps); run-level events have the step "".
 """
 
 from __future__ import annotations
@@ -43,9 +48,8 @@ from labrun.run.state import RunRefused, RunState, check_allowed, check_transiti
 from labrun.run.swap import plan_swap
 from labrun.state import StepState
 
-# Who made the requests the engine makes on its own.
+# Who made the requests an on_error policy makes.
 ON_ERROR = "on_error"
-ENGINE = "labrun"
 
 
 class _NoArguments(BaseModel):
@@ -439,6 +443,8 @@ class Run:
                 # task the runner is recording its failure in.
                 execution.deciding = True
                 asyncio.get_running_loop().call_soon(self._failed, execution)
+            elif payload["state"] == StepState.PAUSED and self.pause_mode is None:
+                self._paused_by(execution)
         # While running with no pause asked, only failures move the run's state.
         if (
             self.pause_mode is not None
@@ -446,6 +452,15 @@ class Run:
             or payload["previous"] == StepState.FAILED
         ):
             self.refresh()
+
+    def _paused_by(self, execution: Execution) -> None:
+        """A step paused with no pause asked of the run: its process raised PauseRequest on
+        its own. The run pauses with it, so that a resume of the run resumes it."""
+        self._diagnostic("info", f"step {execution.key} paused itself: the run pauses")
+        self.pause_mode = PauseMode.IMMEDIATE
+        for other in list(self.executions.values()):
+            if other is not execution and other.runner.state is StepState.RUNNING:
+                other.runner.pause(PauseMode.IMMEDIATE)
 
     def _failed(self, execution: Execution) -> None:
         execution.deciding = False

@@ -49,10 +49,6 @@ def parent_path(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def child_path(path: str, index: int) -> str:
-    return f"{path}.{index}" if path else str(index)
-
-
 def is_within(path: str, scope: str) -> bool:
     """Whether the node at `path` is the node at `scope` or below it."""
     return not scope or path == scope or path.startswith(scope + ".")

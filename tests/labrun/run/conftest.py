@@ -27,6 +27,10 @@ START = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 lab = Plugin("lab", description="Processes for the engine's tests.")
 
 
+class NoArgs(BaseModel):
+    pass
+
+
 class WorkArgs(BaseModel):
     seconds: float = 10.0
     pausable: bool = True
@@ -78,6 +82,17 @@ async def phases(data: PhasesArgs, context: ProcessContext[PhasesArgs]) -> int:
     return data.phases
 
 
+@lab.process("pauses")
+async def pauses(data: NoArgs, context: ProcessContext[NoArgs]) -> str:
+    """Pauses itself once, half a second in; resumed, it completes."""
+    context.pausable = True
+    if context.point is None:
+        await context.sleep(0.5)
+        context.send_location({"paused": True}, point=1)
+        raise PauseRequest
+    return "resumed"
+
+
 class FlakyArgs(BaseModel):
     failures: int = 1
 
@@ -101,10 +116,6 @@ class EchoArgs(BaseModel):
 async def echo(data: EchoArgs, context: ProcessContext[EchoArgs]) -> Any:
     await context.checkpoint()
     return data.value
-
-
-class NoArgs(BaseModel):
-    pass
 
 
 _cleanups: list[str] = []

@@ -1,5 +1,7 @@
 """Run-level requests (SEMANTICS.md "Requests and what they do"), one rule per test."""
 
+import asyncio
+
 import pytest
 
 from labrun.event import EventType
@@ -324,3 +326,43 @@ async def test_failing_a_prompt_no_one_can_answer_fails_its_step(rig):
     await r.settle()
     assert r.run.state is RunState.FAILED
     assert r.run.view.steps["0"].error == "no one to answer"
+
+
+async def test_a_step_that_pauses_itself_pauses_the_run_until_it_is_resumed(rig):
+    r = rig("""
+steps:
+  - parallel:
+      - lab.pauses: {}
+      - lab.work: {seconds: 10}
+""")
+    r.start()
+    await r.advance_to(1)
+    assert r.run.state is RunState.PAUSED
+    assert r.states("0.1")[-1] == "paused"
+    note = r.of("", EventType.DIAGNOSTIC)[0].payload
+    assert note == {"level": "info", "message": "step 0.0 paused itself: the run pauses"}
+    r.run.resume(by="ann")
+    assert await r.finish() is RunState.COMPLETED
+    assert r.time_of("0.1", "completed") == 10.5
+
+
+@pytest.mark.parametrize("trips", range(6))
+async def test_a_resume_right_after_a_pause_never_leaves_a_step_paused_in_a_running_run(rig, trips):
+    r = rig("steps:\n  - timer.wait: 10 s\n")
+    r.start()
+    await r.settle()
+    r.run.pause()
+    for _ in range(trips):
+        await asyncio.sleep(0)
+    r.run.resume()
+    await r.settle()
+    step = r.run.view.steps["0"].state
+    assert (r.run.state, step) in {
+        (RunState.RUNNING, "running"),
+        # The step runner let a pause that was on its way out of the process win over the
+        # resume: the run pauses with it, and a resume goes on.
+        (RunState.PAUSED, "paused"),
+    }
+    if r.run.state is RunState.PAUSED:
+        r.run.resume()
+    assert await r.finish() is RunState.COMPLETED
