@@ -85,6 +85,9 @@ class StepRunner:
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[Any] | None = None
         self._cancel_sent = False
+        # A PauseRequest raised into the process, and a resume that came before it got out.
+        self._pause_delivered = False
+        self._resumed_in_flight = False
         self._receiving: asyncio.Future[Any] | None = None
         self._location: Any = None
         self._location_due = False
@@ -137,9 +140,12 @@ class StepRunner:
                 self._data = value
                 self._restart("swap")
             elif exit is _Exit.PAUSED:
-                self._set_state(StepState.PAUSED)
-                if not await self._idle_while(StepState.PAUSED):
-                    return
+                # A resume may have come while the pause was still leaving the process:
+                # then there is nothing left to wait for.
+                if not self._resumed_in_flight:
+                    self._set_state(StepState.PAUSED)
+                    if not await self._idle_while(StepState.PAUSED):
+                        return
                 # A jump or swap that came while paused stays pending: the restarted process
                 # gets it at its first wait() or checkpoint() and may handle it itself.
                 self._restart("resume")
@@ -153,6 +159,7 @@ class StepRunner:
         assert task is not None, "StepRunner.run() must be awaited inside a task"
         self._task = task
         self._cancel_sent = False
+        self._pause_delivered = self._resumed_in_flight = False
         cancelling = task.cancelling()
         context: ProcessContext[Any] = ProcessContext(self, self._data, self._point)
         try:
@@ -197,6 +204,7 @@ class StepRunner:
 
     def resume(self, *, by: str | None = None) -> None:
         self._accept(RequestKind.RESUME, by=by)
+        self._resumed_in_flight = self._pause_delivered and self._state is StepState.PAUSING
         self._pause = None
         self._set_state(StepState.RUNNING)
         self._wake()
@@ -341,6 +349,7 @@ class StepRunner:
         if request is not None:
             return request
         if self._pause is PauseMode.IMMEDIATE and context.pausable:
+            self._pause_delivered = True
             return PauseRequest()
         return None
 

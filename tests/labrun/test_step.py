@@ -1197,3 +1197,24 @@ async def test_pause_taken_then_halted_leaves_no_pause_pending(rig):
     outcome = await task
     assert outcome.state is HALTED
     assert outcome.pause_pending is False
+
+
+async def test_resume_while_the_pause_is_leaving_the_process_restarts_it(rig):
+    # The pause reaches wait(), whose cleanup yields before PauseRequest leaves the
+    # process; a resume in that gap must not leave the step paused with no pause pending.
+    log: list[Any] = []
+    r = rig(waiting(log), {"phases": 2})
+    r.start()
+    await r.advance_to(5)
+    r.runner.pause()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    r.runner.resume()
+    outcome = await r.finish()
+    assert outcome.state is COMPLETED
+    assert r.states[-1] is COMPLETED
+    assert restarts_of(r) == ["resume"]
+
+
+def restarts_of(r: Any) -> list[str]:
+    return [event.payload["reason"] for event in r.of_type(EventType.RESTART)]
