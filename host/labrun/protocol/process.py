@@ -34,6 +34,7 @@ _SIMPLE_ACTIONS = {
     action.value: action for action in ErrorAction if action is not ErrorAction.RETRY
 }
 _RETRY_KEYS = frozenset({"retry", "backoff"})
+_PAUSE = OnError()
 
 Fields = Mapping[str, tuple[yaml.Node, yaml.Node]]
 
@@ -54,7 +55,9 @@ class ProcessReader:
         # Estimates of arguments already validated, by process and argument values:
         # protocols repeat the same steps, and validating quantities with pint is slow.
         self._valid: dict[tuple[str, Hashable], float | None] = {}
+        # The argument names each process takes, and the one a scalar stands for.
         self._keys: dict[str, tuple[set[str], str | None]] = {}
+        self._specs: dict[str, ProcessSpec] = {}
         self._seconds: dict[str, float] = {}
 
     def read(
@@ -71,15 +74,18 @@ class ProcessReader:
         spec = self.spec(key_node, process)
         made = self._templates.references_made
         arguments = self._arguments(spec, process, key_node, value_node, scope)
-        on_error = self._on_error(fields["on_error"][1]) if "on_error" in fields else OnError()
+        on_error = self._on_error(fields["on_error"][1]) if "on_error" in fields else _PAUSE
         timeout = self._timeout(fields["timeout"][1]) if "timeout" in fields else None
         if spec is None or arguments is None or reader.error_count > start:
             return None
         depends_on: tuple[str, ...] = ()
         if self._templates.references_made != made:
             depends_on = tuple(sorted({ref.name for ref in references(arguments)}))
-        problems, suggested = unknown_arguments(spec, arguments, self._shape(spec)[0])
-        self._report(problems)
+        keys = self._shape(spec)[0]
+        suggested: set[str] = set()
+        if any(key not in keys for key, _ in arguments.items):
+            problems, suggested = unknown_arguments(spec, arguments, keys)
+            self._report(problems)
         results = self._check(spec, arguments, depends_on, scope, suggested)
         if results is None or reader.error_count > start:
             return None
@@ -109,8 +115,11 @@ class ProcessReader:
         return self._keys[name]
 
     def spec(self, key_node: yaml.Node, process: str) -> ProcessSpec | None:
+        if process in self._specs:
+            return self._specs[process]
         spec = self._catalog.process(process)
         if spec is not None:
+            self._specs[process] = spec
             return spec
         namespace, _, name = process.partition(".")
         names = [spec.qualified_name for spec in self._catalog.processes()]
@@ -139,7 +148,6 @@ class ProcessReader:
         node: yaml.Node,
         scope: Scope,
     ) -> MapOf | None:
-        position = self._reader.position(node)
         if isinstance(node, yaml.MappingNode):
             template = self._templates.build(node, scope.variables, 1)
             return template if isinstance(template, MapOf) else None
@@ -160,7 +168,7 @@ class ProcessReader:
                 f"write them under {process}:, one 'name: value' per line",
             )
             return None
-        return MapOf(((field, value),), position)
+        return MapOf(((field, value),), value.position)
 
     def _check(
         self,
@@ -178,12 +186,13 @@ class ProcessReader:
         envs: Iterable[Mapping[str, Any]] = [samples]
         if any(name in scope.variables for name in depends_on):
             envs = ({**samples, **values} for values in scope.combinations(depends_on))
+        process = spec.qualified_name
         for env in envs:
             if self._estimator.exhausted:
                 self._warn_budget(arguments)
                 break
             self._estimator.evaluations += 1
-            key = (spec.qualified_name, arguments.key(env))
+            key = (process, arguments.key(env))
             if key in self._valid:
                 results.append((env, self._valid[key]))
                 continue

@@ -123,8 +123,15 @@ class MapOf:
 Template = Const | Ref | Text | ListOf | MapOf
 
 
+# The types `freeze` keys by type name and value; bool and int, 1 and 1.0 hash alike but
+# validate differently.
+_PLAIN = (str, bytes, int, float, bool, date)
+
+
 def freeze(value: Any) -> Hashable:
     """A hashable stand-in for a value, equal only for values that validate alike."""
+    if type(value) is str:  # by far the most common, checked first
+        return ("str", value)
     if isinstance(value, pint.Quantity):
         # The units container, not `.units`: that builds a Unit object at every call.
         return ("quantity", value.magnitude, value._units)
@@ -132,8 +139,7 @@ def freeze(value: Any) -> Hashable:
         return ("dict", tuple((key, freeze(item)) for key, item in value.items()))
     if isinstance(value, list | tuple):
         return ("list", tuple(freeze(item) for item in value))
-    if isinstance(value, str | bytes | int | float | bool | date) or value is None:
-        # bool and int, 1 and 1.0 hash alike but validate differently.
+    if isinstance(value, _PLAIN) or value is None:
         return (type(value).__name__, value)
     return ("object", id(value))
 

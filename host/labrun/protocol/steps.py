@@ -105,9 +105,10 @@ class StepReader:
         kind, process = self._kind(node, fields)
         if kind is None:
             return None
+        allowed = _KEYS[kind]
         for key, (key_node, _) in fields.items():
-            if key not in _KEYS[kind] and key != process:
-                reader.unknown_key(key_node, key, _KEYS[kind])
+            if key not in allowed and key != process:
+                reader.unknown_key(key_node, key, allowed)
         common = self._common(fields, path, node)
         if process is not None:
             return self._processes.read(node, fields, process, common, scope)
