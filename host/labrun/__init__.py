@@ -6,9 +6,29 @@ This module is the public API for plugin authors; everything else is internal.
 from labrun.catalog import LoadDiagnostic, PluginCatalog, load_plugins
 from labrun.clock import Clock, RealClock, VirtualClock
 from labrun.context import ProcessContext
+from labrun.device.driver import (
+    DeviceValue,
+    Driver,
+    NoOptions,
+    SerialDriver,
+    VisaDriver,
+    VisaSimulation,
+)
+from labrun.device.errors import (
+    ClaimRefused,
+    DeviceAlarm,
+    DeviceDisconnected,
+    DeviceError,
+    DeviceReplyError,
+    DeviceTimeout,
+    DeviceUnavailable,
+)
+from labrun.device.link import SerialLink, SerialSettings, VisaLink, VisaSettings
+from labrun.device.ref import DeviceRef
+from labrun.device.simulator import SerialSimulator, SimulatorServer
 from labrun.duration import Remaining
 from labrun.event import Event, EventType
-from labrun.plugin import Plugin, ProcessSpec
+from labrun.plugin import FINISH, Plugin, ProcessSpec
 from labrun.protocol import (
     CompileResult,
     Diagnostic,
@@ -54,13 +74,24 @@ from labrun.request import (
 from labrun.state import StepState
 
 __all__ = [
+    "FINISH",
     "Bounds",
+    "ClaimRefused",
     "Clock",
     "CompileResult",
     "ControlRequest",
     "Current",
+    "DeviceAlarm",
+    "DeviceDisconnected",
+    "DeviceError",
+    "DeviceRef",
+    "DeviceReplyError",
+    "DeviceTimeout",
+    "DeviceUnavailable",
+    "DeviceValue",
     "Diagnostic",
     "Dimensionless",
+    "Driver",
     "Event",
     "EventType",
     "FlowRate",
@@ -69,6 +100,7 @@ __all__ = [
     "Length",
     "LoadDiagnostic",
     "Mass",
+    "NoOptions",
     "ParallelStep",
     "PauseMode",
     "PauseRequest",
@@ -88,6 +120,11 @@ __all__ = [
     "RequestKind",
     "RequestRefused",
     "SequenceStep",
+    "SerialDriver",
+    "SerialLink",
+    "SerialSettings",
+    "SerialSimulator",
+    "SimulatorServer",
     "Step",
     "StepState",
     "SwapRequest",
@@ -95,6 +132,10 @@ __all__ = [
     "Temperature",
     "Time",
     "VirtualClock",
+    "VisaDriver",
+    "VisaLink",
+    "VisaSettings",
+    "VisaSimulation",
     "Voltage",
     "Volume",
     "compile",

@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
+from labrun.device.driver import Driver
 from labrun.plugin import Plugin, ProcessSpec
 
 GROUP = "labrun.plugins"
@@ -38,6 +40,18 @@ class PluginCatalog:
         namespace, _, name = qualified_name.partition(".")
         plugin = self.plugins.get(namespace)
         return plugin.processes.get(name) if plugin is not None else None
+
+    def driver(self, qualified_name: str) -> type[Driver[Any]] | None:
+        """The driver class for `plugin.driver`, if a loaded plugin declares it."""
+        namespace, _, name = qualified_name.partition(".")
+        plugin = self.plugins.get(namespace)
+        return plugin.drivers.get(name) if plugin is not None else None
+
+    def drivers(self) -> Iterator[tuple[str, type[Driver[Any]]]]:
+        for namespace in sorted(self.plugins):
+            plugin = self.plugins[namespace]
+            for name in sorted(plugin.drivers):
+                yield f"{namespace}.{name}", plugin.drivers[name]
 
     def processes(self) -> Iterator[ProcessSpec]:
         for namespace in sorted(self.plugins):

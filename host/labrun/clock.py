@@ -11,7 +11,8 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -27,6 +28,10 @@ class Clock(Protocol):
 
     async def sleep(self, seconds: float) -> None: ...
 
+    def hold(self) -> AbstractContextManager[None]:
+        """Keep time still while real I/O is in flight (a device's reply takes no time)."""
+        ...
+
 
 class RealClock:
     def now(self) -> datetime:
@@ -37,6 +42,9 @@ class RealClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+    def hold(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
 
 class VirtualClock:
@@ -53,6 +61,7 @@ class VirtualClock:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._advancing_on: asyncio.AbstractEventLoop | None = None
         self._polls = 0
+        self._holds = 0
 
     @property
     def limit(self) -> float | None:
@@ -80,6 +89,17 @@ class VirtualClock:
         self._ensure_advancer()
         await future
 
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """While held, time does not advance even when the loop is idle: the loop is idle
+        because it waits for a device or a thread, and that wait must take no virtual time,
+        or a dry run would see a reply arrive minutes after its command."""
+        self._holds += 1
+        try:
+            yield
+        finally:
+            self._holds -= 1
+
     async def idle(self) -> None:
         """Return once nothing can happen any more: the loop is idle and no one sleeps."""
         future = asyncio.get_running_loop().create_future()
@@ -102,7 +122,7 @@ class VirtualClock:
         see the other busy and neither would ever advance.
         """
         loop = asyncio.get_running_loop()
-        if not _quiet(loop, self._polls):
+        if self._holds or not _quiet(loop, self._polls):
             self._polls += 1
             loop.call_soon(self._advance)
             return

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from labrun.clock import Clock
+from labrun.device.driver import Driver
 from labrun.duration import DurationLike, seconds_of
 
 if TYPE_CHECKING:
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 DataT = TypeVar("DataT")
 T = TypeVar("T")
+D = TypeVar("D", bound=Driver[Any])
 
 _UNSET: Any = object()
 
@@ -46,6 +48,27 @@ class ProcessContext(Generic[DataT]):
             # A pause that arrived during a non-pausable phase takes effect now.
             self._runner._wake()
 
+    @overload
+    def device(self, name: str) -> Driver[Any]: ...
+    @overload
+    def device(self, name: str, kind: type[D]) -> D: ...
+    def device(self, name: str, kind: type[Any] | None = None) -> Any:
+        """The driver of the device the protocol calls `name`, claimed for this step.
+
+        `kind` checks the driver's class (and tells a type checker what comes back)."""
+        driver = self._runner.devices.get(name)
+        if driver is None:
+            known = ", ".join(sorted(self._runner.devices)) or "none"
+            raise LookupError(
+                f"step {self.step} has no device {name!r} (its devices: {known}); a process "
+                "reaches the devices named in its arguments"
+            )
+        if kind is not None and not isinstance(driver, kind):
+            raise TypeError(
+                f"device {name!r} has the driver {type(driver).__name__}, not {kind.__name__}"
+            )
+        return driver
+
     def send_location(self, location: Any, *, point: Any = _UNSET) -> None:
         """Where the process is; calls within one loop iteration collapse to the last."""
         self._runner._set_location(location, point, point is not _UNSET)
@@ -68,6 +91,11 @@ class ProcessContext(Generic[DataT]):
         self, message: str, *, code: str | None = None, details: Mapping[str, Any] | None = None
     ) -> None:
         self._runner._send_diagnostic("info", message, code, details)
+
+    def send_data(self, values: Mapping[str, Any]) -> None:
+        """Record one row of measurements into the run's data, by column name; quantities
+        keep their units (`labrun runs export RUN_ID --data` gives them as CSV)."""
+        self._runner._send_data(values)
 
     def send_effect(self, effect: Any) -> None:
         """A side effect worth recording, such as a volume dispensed or a file written."""

@@ -27,6 +27,8 @@ class EventType(StrEnum):
     EFFECT = "effect"
     REQUEST = "request"
     RESTART = "restart"
+    # Measurements a step records into the run's data (labrun runs export --data).
+    DATA = "data"
 
 
 class _EventFields(TypedDict):

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from labrun.device.driver import Driver, SerialDriver, VisaDriver
+from labrun.device.ref import DeviceRef, device_fields
 from labrun.duration import DurationLike, seconds_of
 from labrun.quantity import QuantityType
 
@@ -24,8 +26,12 @@ if TYPE_CHECKING:
 ProcessFunction = Callable[[Any, "ProcessContext[Any]"], Awaitable[Any]]
 Estimate = Callable[[Any], DurationLike]
 F = TypeVar("F", bound=Callable[..., Any])
+D = TypeVar("D", bound=type[Driver[Any]])
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# What a background process receives when the branches beside it have ended.
+FINISH = {"finish": True}
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,11 @@ class ProcessSpec:
     args_model: type[BaseModel]
     estimator: Estimate | None = None
     description: str = ""
+    # The argument fields that name devices, with the drivers each accepts.
+    devices: tuple[tuple[str, DeviceRef], ...] = ()
+    # Runs beside the other branches of a parallel step: once they have all ended, it gets
+    # the message FINISH in receive() and is expected to return.
+    background: bool = False
 
     @property
     def qualified_name(self) -> str:
@@ -97,6 +108,7 @@ class Plugin:
         self.namespace = namespace
         self.description = description
         self._processes: dict[str, ProcessSpec] = {}
+        self._drivers: dict[str, type[Driver[Any]]] = {}
         self.problems: list[DeclarationProblem] = []
         if not _NAME.match(namespace):
             self.problems.append(
@@ -109,13 +121,45 @@ class Plugin:
     def processes(self) -> Mapping[str, ProcessSpec]:
         return self._processes
 
+    @property
+    def drivers(self) -> Mapping[str, type[Driver[Any]]]:
+        return self._drivers
+
+    def driver(self, name: str) -> Callable[[D], D]:
+        """Declare a `SerialDriver` or `VisaDriver` subclass as the driver `name`."""
+
+        def register(cls: D) -> D:
+            if not _NAME.match(name):
+                reason = f"invalid driver name {name!r}: use lowercase letters, digits and _"
+            elif not (isinstance(cls, type) and issubclass(cls, SerialDriver | VisaDriver)):
+                reason = f"driver {name!r} must be a class derived from SerialDriver or VisaDriver"
+            elif name in self._drivers:
+                reason = f"duplicate driver name {name!r}"
+            else:
+                self._drivers[name] = cls
+                return cls
+            self.problems.append(DeclarationProblem(name, reason))
+            return cls
+
+        return register
+
     def process(
-        self, name: str, *, estimate: Estimate | None = None, description: str | None = None
+        self,
+        name: str,
+        *,
+        estimate: Estimate | None = None,
+        description: str | None = None,
+        background: bool = False,
     ) -> Callable[[F], F]:
-        """Declare `async def f(data: ArgsModel, context: ProcessContext)` as a process."""
+        """Declare `async def f(data: ArgsModel, context: ProcessContext)` as a process.
+
+        A `background` process runs beside the other branches of a parallel step until they
+        end: it is then sent `FINISH` (through `context.receive()`) and should return."""
 
         def register(function: F) -> F:
-            spec_or_reason = _build_spec(self.namespace, name, function, estimate, description)
+            spec_or_reason = _build_spec(
+                self.namespace, name, function, estimate, description, background=background
+            )
             if isinstance(spec_or_reason, str):
                 self.problems.append(DeclarationProblem(name, spec_or_reason))
             elif name in self._processes:
@@ -136,6 +180,8 @@ def _build_spec(
     function: Callable[..., Any],
     estimate: Estimate | None,
     description: str | None,
+    *,
+    background: bool = False,
 ) -> ProcessSpec | str:
     if not _NAME.match(name):
         return f"invalid process name {name!r}: use lowercase letters, digits and _"
@@ -160,7 +206,16 @@ def _build_spec(
             "must be annotated with a pydantic model"
         )
     doc = description if description is not None else inspect.getdoc(function) or ""
-    return ProcessSpec(namespace, name, function, model, estimate, doc.split("\n", 1)[0])
+    return ProcessSpec(
+        namespace,
+        name,
+        function,
+        model,
+        estimate,
+        doc.split("\n", 1)[0],
+        device_fields(model),
+        background,
+    )
 
 
 def spec_of(function: Callable[..., Any], *, namespace: str = "local") -> ProcessSpec:

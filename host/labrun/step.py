@@ -78,6 +78,8 @@ class StepRunner:
         self._data = spec.validate(data)
         self._point = point
         self._state = StepState.PENDING
+        # The drivers of the devices claimed for this step, by the protocol's names.
+        self.devices: Mapping[str, Any] = {}
         self._pause: PauseMode | None = None
         self._jump: tuple[Any] | None = None
         self._swap: BaseModel | None = None
@@ -417,6 +419,9 @@ class StepRunner:
 
     def _send_effect(self, effect: Any) -> None:
         self._emit(EventType.EFFECT, {"effect": jsonable(effect)})
+
+    def _send_data(self, values: Mapping[str, Any]) -> None:
+        self._emit(EventType.DATA, {"values": {str(k): jsonable(v) for k, v in values.items()}})
 
     # State changes and their events.
 

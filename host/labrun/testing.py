@@ -190,6 +190,8 @@ async def run_process(
     start: datetime = DEFAULT_START,
     limit: float = DEFAULT_LIMIT,
     step: str = "step",
+    clock: VirtualClock | None = None,
+    devices: Mapping[str, Any] | None = None,
 ) -> ProcessRun:
     """Run `process` with `data` on a virtual clock, playing `script`, until it ends.
 
@@ -199,11 +201,16 @@ async def run_process(
     HarnessError: the script did not test what it meant to. A process that waits forever
     raises HarnessStalled; one still running after `limit` virtual seconds raises
     HarnessTimeout.
+
+    `devices` are drivers by the names the process's arguments use, opened on `clock` (a
+    virtual clock made with `start` and `limit` when not given), often on simulators.
     """
     spec = process if isinstance(process, ProcessSpec) else spec_of(process)
-    clock = VirtualClock(start, limit=limit)
+    if clock is None:
+        clock = VirtualClock(start, limit=limit)
     bus = EventBus(clock.now)
     runner = StepRunner(spec, data, step=step, bus=bus, clock=clock, point=point)
+    runner.devices = dict(devices or {})
     player = _Player(script or Script(), runner, bus, clock)
     return await player.play()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 import os
 import traceback
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +17,7 @@ import yaml
 
 from labrun.catalog import PluginCatalog, load_plugins
 from labrun.protocol._reader import MAX_NODES, Reader, TooLarge, describe, did_you_mean
+from labrun.protocol.devices import DeviceCheck
 from labrun.protocol.diagnostic import Diagnostic, sort_key
 from labrun.protocol.parameter import Parameter, read_parameters
 from labrun.protocol.reference import NAME
@@ -54,12 +55,14 @@ def compile(
     *,
     text: str | bytes | None = None,
     catalog: PluginCatalog | None = None,
-    devices: Collection[str] | None = None,
+    devices: Mapping[str, str] | Collection[str] | None = None,
 ) -> CompileResult:
     """Compile the protocol file at `source`, or `text` (named `source` in diagnostics).
 
     `catalog` is the installed plugins (loaded when not given); `devices`, when given, is
-    the names of the configured devices, which the protocol's `devices:` must use.
+    the configured devices, which the protocol's `devices:` must use: their names, or a
+    mapping of their names to their drivers (`plugin.driver`), which the processes using
+    them must accept.
     """
     if source is None and text is None:
         raise TypeError("compile() needs a path or a text")
@@ -103,7 +106,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def _compile(
-    source: Source, catalog: PluginCatalog, devices: Collection[str] | None
+    source: Source, catalog: PluginCatalog, devices: Mapping[str, str] | Collection[str] | None
 ) -> CompileResult:
     composed = compose(source)
     if isinstance(composed, list):
@@ -128,7 +131,7 @@ def _document(
     reader: Reader,
     root: yaml.Node | None,
     catalog: PluginCatalog,
-    devices: Collection[str] | None,
+    devices: Mapping[str, str] | Collection[str] | None,
 ) -> Protocol | None:
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         reader.error(
@@ -165,7 +168,9 @@ def _document(
     if "steps" not in fields:
         reader.error(root, "the protocol has no 'steps'", "add steps: with a list of steps")
         return None
-    root_step = StepReader(reader, catalog, Scope.of(parameters)).root(fields["steps"][1])
+    drivers = devices if isinstance(devices, Mapping) else None
+    check = DeviceCheck(device_map, drivers)
+    root_step = StepReader(reader, catalog, Scope.of(parameters), check).root(fields["steps"][1])
     if root_step is None:
         return None
     return Protocol(
@@ -175,6 +180,7 @@ def _document(
         parameters=MappingProxyType(parameters),
         devices=MappingProxyType(device_map),
         root=root_step,
+        device_drivers=MappingProxyType(check.device_drivers()),
     )
 
 

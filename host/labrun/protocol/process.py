@@ -23,6 +23,7 @@ from labrun.protocol.arguments import (
     unknown_arguments,
     validate,
 )
+from labrun.protocol.devices import DeviceCheck
 from labrun.protocol.estimate import Estimator
 from labrun.protocol.reference import MapOf, Template, TemplateBuilder, references
 from labrun.protocol.scope import Scope
@@ -46,8 +47,10 @@ class ProcessReader:
         catalog: PluginCatalog,
         templates: TemplateBuilder,
         estimator: Estimator,
+        devices: DeviceCheck,
     ) -> None:
         self._reader = reader
+        self._devices = devices
         self._catalog = catalog
         self._templates = templates
         self._estimator = estimator
@@ -76,6 +79,8 @@ class ProcessReader:
         arguments = self._arguments(spec, process, key_node, value_node, scope)
         on_error = self._on_error(fields["on_error"][1]) if "on_error" in fields else _PAUSE
         timeout = self._timeout(fields["timeout"][1]) if "timeout" in fields else None
+        if spec is not None and spec.devices:
+            self._devices.check(reader, spec, value_node, self._shape(spec)[1])
         if spec is None or arguments is None or reader.error_count > start:
             return None
         depends_on: tuple[str, ...] = ()

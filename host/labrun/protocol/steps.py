@@ -15,6 +15,7 @@ import yaml
 
 from labrun.catalog import PluginCatalog
 from labrun.protocol._reader import MAX_NESTING, Reader, describe, did_you_mean
+from labrun.protocol.devices import DeviceCheck
 from labrun.protocol.estimate import Estimator
 from labrun.protocol.process import Fields, ProcessReader
 from labrun.protocol.reference import NAME, Ref, TemplateBuilder, references
@@ -48,13 +49,15 @@ def child_path(path: str, index: int) -> str:
 
 
 class StepReader:
-    def __init__(self, reader: Reader, catalog: PluginCatalog, scope: Scope) -> None:
+    def __init__(
+        self, reader: Reader, catalog: PluginCatalog, scope: Scope, devices: DeviceCheck
+    ) -> None:
         self._reader = reader
         self._catalog = catalog
         self._root_scope = scope
         self.estimator = Estimator()
         self._templates = TemplateBuilder(reader, scope.parameters)
-        self._processes = ProcessReader(reader, catalog, self._templates, self.estimator)
+        self._processes = ProcessReader(reader, catalog, self._templates, self.estimator, devices)
         self._ids: dict[str, yaml.Node] = {}
         self._defaults = scope.defaults
         # Sweep ranges by their text: parsing units with pint is slow, and ranges repeat.

@@ -17,7 +17,7 @@ depends on nothing has the same estimate and arguments in every run.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
 from typing import Any, ClassVar
@@ -171,6 +171,9 @@ class Protocol:
     parameters: Mapping[str, Parameter]
     devices: Mapping[str, str]
     root: SequenceStep
+    # For each of the protocol's device names used by a step, the drivers every step using
+    # it accepts (empty: any driver); what a simulated bench builds without a configuration.
+    device_drivers: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def estimate(self) -> float | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labrun.event import EventType
+from labrun.plugin import FINISH
 from labrun.protocol.tree import ParallelStep, ProcessStep, RepeatStep, SweepStep
 from labrun.run.cursor import Position, Start, Tree
 from labrun.run.key import is_within
@@ -59,6 +60,8 @@ class Execution:
     guard: Guard
     branch: Branch
     failures: int = 0
+    # The bench's devices the step claimed.
+    devices: tuple[str, ...] = ()
     # Between a failure and the on_error policy's decision about it.
     deciding: bool = False
     retry: asyncio.Task[None] | None = None
@@ -92,6 +95,7 @@ class Branch:
         self.held = False
         self._jump: tuple[Start | None] | None = None
         self._ended = False
+        self._finishing = False
         self._steps = 0
         self._chains: list[tuple[Position, list[tuple[Position, str]]]] = [(Position("-"), [])]
 
@@ -289,6 +293,15 @@ class Branch:
     async def _process(self, node: ProcessStep, position: Position, point: Any) -> None:
         run = self.run
         spec, data = run.arguments(node, position)
+        used: dict[str, str] = {}
+        claims: set[str] = set()
+        if spec.devices:
+            used, claims, problem = run.devices.of_step(spec, data, run.protocol.devices)
+            if problem is not None:
+                from labrun.run.engine import failing  # noqa: PLC0415 - engine imports this module
+
+                spec, data = failing(spec, problem)
+                used, claims = {}, set()
         view = run.journal.view
         guard = Guard(
             run.clock,
@@ -299,17 +312,41 @@ class Branch:
         runner = PromptingRunner(
             spec, data, step=position.key, bus=run.journal, clock=run.clock, point=point
         )
-        runner.on_receive = run.prompted
+        runner.on_receive = (
+            _finish if self._finishing else None if spec.background else run.prompted
+        )
         execution = Execution(node, position, runner, guard, self)
+        claimed = execution.devices = tuple(sorted(claims))
+        if claimed:
+            # Waits while another branch's step holds one of them.
+            await run.devices.claim(claimed, position.key)
+        if used:
+            runner.devices = run.devices.drivers(used)
         self.execution = execution
         run.executions[execution.key] = execution
         try:
-            await runner.run()
+            outcome = await runner.run()
         finally:
+            run.devices.release(claimed, position.key)
             del run.executions[execution.key]
             self.execution = None
             if execution.retry is not None:
                 execution.retry.cancel()
+        if claimed and outcome.state in (StepState.SKIPPED, StepState.HALTED):
+            await run.devices.safe(claimed, f"step {execution.key} {outcome.state}")
+
+    @property
+    def background(self) -> bool:
+        node = self.run.tree.node(self.scope.path)
+        return isinstance(node, ProcessStep) and node.spec.background
+
+    def finish(self) -> None:
+        """Tell the background process of this branch that the branches beside it ended."""
+        self._finishing = True
+        execution = self.execution
+        if execution is not None:
+            execution.runner.on_receive = _finish
+            _finish(execution.runner)
 
     async def _fork(
         self, node: ParallelStep, position: Position, starts: Mapping[str, Start | None] | None
@@ -331,7 +368,11 @@ class Branch:
                 pending = [c.task for c in children if c.task is not None and not c.task.done()]
                 if not pending:
                     break
-                await asyncio.wait(pending)
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if all(c.background or not c.running for c in children):
+                    for child in children:
+                        if child.running and not child._finishing:
+                            child.finish()
         except asyncio.CancelledError:
             tasks = [c.task for c in children if c.task is not None and not c.task.done()]
             for task in tasks:
@@ -359,3 +400,8 @@ class Branch:
             self.run.journal.emit(
                 EventType.STATE, key, {"state": state.value, "previous": seen.state.value}
             )
+
+
+def _finish(runner: StepRunner) -> None:
+    if runner.waiting_for_answer:
+        runner.answer(FINISH, by="parallel")

@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from labrun._validation import error_lines
 from labrun.clock import Clock
 from labrun.context import ProcessContext
+from labrun.device.bench import Bench
 from labrun.event import Event, EventType
 from labrun.plugin import ProcessSpec
 from labrun.protocol.tree import ErrorAction, ProcessStep, Protocol, RepeatStep, SweepStep
@@ -40,6 +41,7 @@ from labrun.request import PauseMode, RequestKind, RequestRefused
 from labrun.run import eta
 from labrun.run.branch import Branch, Execution, PromptingRunner
 from labrun.run.cursor import Position, Tree
+from labrun.run.devices import RunDevices
 from labrun.run.journal import RunJournal, Sink
 from labrun.run.key import RUN
 from labrun.run.policy import Guard, guarded, next_action
@@ -65,9 +67,11 @@ class Run:
         clock: Clock,
         sinks: Sequence[Sink] = (),
         view: RunView | None = None,
+        bench: Bench | None = None,
     ) -> None:
         """`parameters` are the values `protocol.bind()` returned. `view` is the projection
-        of an interrupted run's stored events, to resume it."""
+        of an interrupted run's stored events, to resume it. `bench` has the devices the
+        protocol's steps use, opened."""
         self.tree = Tree(protocol, parameters)
         self.clock = clock
         resumed = view is not None and view.last_seq > 0
@@ -83,6 +87,7 @@ class Run:
         self._data: dict[str, BaseModel] = {}
         self._specs: dict[str, ProcessSpec] = {}
         self._retries: set[asyncio.Task[None]] = set()
+        self.devices = RunDevices(bench, self._report)
 
     @property
     def protocol(self) -> Protocol:
@@ -131,10 +136,26 @@ class Run:
             await self._settle(root)
         for retry in self._retries:
             retry.cancel()
+        await self._leave_devices_safe(outcome)
         self._set_state(RunState.HALTED if self.halting else outcome)
         if cancelled:
             raise asyncio.CancelledError
         return self._state
+
+    async def _leave_devices_safe(self, outcome: RunState) -> None:
+        """Every exit leaves the devices safe. Shielded: a cancellation of run() must not
+        cut it short, as the safe state is what makes stopping safe."""
+        end = RunState.HALTED if self.halting else outcome
+        work = asyncio.ensure_future(self._safe_all(f"the run {end}"))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await work
+            raise
+
+    async def _safe_all(self, why: str) -> None:
+        await self.devices.settle()
+        await self.devices.safe(set(self.protocol.devices.values()), why)
 
     async def _settle(self, root: Branch) -> None:
         tasks = [b.task for b in root.walk() if b.task is not None and not b.task.done()]
@@ -308,9 +329,9 @@ class Run:
         try:
             data = node.resolve(self.tree.env(position.path, position.iterations))
         except ValidationError as error:
-            return _failing(node.spec, "invalid arguments: " + "; ".join(error_lines(error)))
+            return failing(node.spec, "invalid arguments: " + "; ".join(error_lines(error)))
         except (LookupError, ValueError) as error:
-            return _failing(node.spec, f"invalid arguments: {error}")
+            return failing(node.spec, f"invalid arguments: {error}")
         if not node.depends_on:
             self._data[node.path] = data
         return spec, data
@@ -349,6 +370,9 @@ class Run:
         if by is not None:
             payload["by"] = by
         self.journal.emit(EventType.REQUEST, RUN, payload)
+
+    def _report(self, level: str, message: str) -> None:
+        self._diagnostic(level, message)
 
     def _diagnostic(self, level: str, message: str, error: BaseException | None = None) -> None:
         payload: dict[str, Any] = {"level": level, "message": message}
@@ -468,6 +492,8 @@ class Run:
             self.refresh()
             return
         execution.failures += 1
+        if execution.devices:
+            self.devices.safe_later(execution.devices, f"step {execution.key} failed")
         action, delay = next_action(execution.node.on_error, execution.failures)
         if action is ErrorAction.RETRY:
             execution.retry = asyncio.create_task(self._retry_later(execution, delay))
@@ -495,7 +521,7 @@ class Run:
             self.refresh()
 
 
-def _failing(spec: ProcessSpec, message: str) -> tuple[ProcessSpec, BaseModel]:
+def failing(spec: ProcessSpec, message: str) -> tuple[ProcessSpec, BaseModel]:
     """A stand-in for a process whose arguments are invalid: it fails, every time."""
 
     async def refuse(data: _NoArguments, context: ProcessContext[_NoArguments]) -> None:

@@ -1,0 +1,1 @@
+"""The device layer: configured devices, their connections, drivers, simulators and claims."""

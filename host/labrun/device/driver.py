@@ -1,0 +1,122 @@
+"""Drivers: what a plugin writes to speak to one kind of instrument.
+
+A driver never opens a port: the device layer gives it an open link (`self.link`). It
+declares its values (with units, polled or read on demand, writable or not), checks the
+instrument's identity, and knows its safe state. A fault it detects (a garbled reply, an
+alarm) is raised with `self.fault(...)`, which also marks the device unavailable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from labrun.clock import Clock
+from labrun.device.errors import DeviceAlarm, DeviceError, DeviceReplyError
+from labrun.device.link import Link, SerialLink, SerialSettings, VisaLink, VisaSettings
+from labrun.device.simulator import SerialSimulator
+
+LinkT = TypeVar("LinkT", bound=Link)
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class DeviceValue:
+    """A value a device has: `unit` for a quantity (None for text, flags and counts),
+    `poll` seconds between reads (None: read on demand), and whether it can be written."""
+
+    name: str
+    unit: str | None = None
+    poll: float | None = None
+    writable: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class VisaSimulation:
+    """A pyvisa-sim file shipped with the plugin, and the resource in it to open."""
+
+    file: Traversable | Path
+    resource: str
+
+
+class Driver(Generic[LinkT]):
+    """The base of every driver; subclass `SerialDriver` or `VisaDriver`."""
+
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    values: ClassVar[tuple[DeviceValue, ...]] = ()
+    description: ClassVar[str] = ""
+
+    def __init__(self, name: str, options: BaseModel, link: LinkT, clock: Clock) -> None:
+        self.name = name
+        self.options = options
+        self.link = link
+        self.clock = clock
+
+    async def connect(self) -> None:
+        """Prepare the device once its link is open (after every reconnection too)."""
+
+    async def identify(self) -> str:
+        """The instrument's own identity (model, serial number, firmware); raises
+        DeviceError when what answers is not this kind of instrument."""
+        raise NotImplementedError
+
+    async def read(self, value: str) -> Any:
+        """The current value of `value`: a pint quantity for values with a unit."""
+        raise self.fault(f"no value named {value!r}")
+
+    async def write(self, value: str, setting: Any) -> None:
+        raise self.fault(f"the value {value!r} cannot be written")
+
+    async def safe_state(self) -> None:
+        """Bring the device to its declared safe state (stopped, off, deactivated)."""
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Called before the link closes, while it still works."""
+
+    def value(self, name: str) -> DeviceValue | None:
+        for declared in self.values:
+            if declared.name == name:
+                return declared
+        return None
+
+    def fault(
+        self,
+        message: str,
+        *,
+        command: bytes | str | None = None,
+        reply: bytes | str | None = None,
+        alarm: bool = False,
+    ) -> DeviceError:
+        """The error to raise for a reply that is garbled or unexpected, or an alarm; the
+        device is marked unavailable and reconnected."""
+        kind = DeviceAlarm if alarm else DeviceReplyError
+        error = kind(self.name, message, command=command, reply=reply)
+        if self.link.on_fault is not None:
+            self.link.on_fault(error)
+        return error
+
+
+class SerialDriver(Driver[SerialLink]):
+    """A driver for an instrument on a serial line (RS-232, USB serial)."""
+
+    serial: ClassVar[SerialSettings] = SerialSettings()
+    simulator: ClassVar[type[SerialSimulator] | None] = None
+
+
+class VisaDriver(Driver[VisaLink]):
+    """A driver for an instrument reached through VISA (GPIB, USB-TMC, LAN, serial)."""
+
+    visa: ClassVar[VisaSettings] = VisaSettings()
+    simulation: ClassVar[VisaSimulation | None] = None
+
+
+AnyDriver = Driver[Any]
