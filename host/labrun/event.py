@@ -29,6 +29,8 @@ class EventType(StrEnum):
     RESTART = "restart"
     # Measurements a step records into the run's data (labrun runs export --data).
     DATA = "data"
+    # A frame to or from a device whose I/O log is on (io_log: in the configuration).
+    IO = "io"
 
 
 class _EventFields(TypedDict):

@@ -8,10 +8,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from labrun.cli import check, describe, plugins, process, resume, run, runs, schema
+from labrun.cli import check, describe, devices, plugins, process, resume, run, runs, schema
 from labrun.cli._command import CommandError
 
-_COMMANDS = (check, describe, plugins, process, run, resume, runs, schema)
+_COMMANDS = (check, describe, devices, plugins, process, run, resume, runs, schema)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labrun.catalog import load_plugins
+from labrun.cli import _bench
 from labrun.cli._command import CommandError
 from labrun.duration import duration_json
 from labrun.protocol import CompileResult, compile
@@ -38,13 +39,25 @@ def add_parser(subcommands: Subparsers) -> None:
         default="text",
         help="json prints the diagnostics and summaries as one JSON document, for tools",
     )
+    _bench.add_options(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     paths = protocol_files(args.files)
     catalog = load_plugins()
-    results = [compile(path, catalog=catalog) for path in paths]
+    config = _bench.host_config(args)
+    # Simulated, a device missing from the configuration is simulated; that is checked below.
+    devices = None if args.simulate else _bench.configured_drivers(config)
+    results = [compile(path, catalog=catalog, devices=devices) for path in paths]
+    problems = []
+    if args.simulate:
+        for result in results:
+            if result.protocol is not None and result.protocol.devices:
+                try:
+                    _bench.bench_config(config, result.protocol, simulate=True)
+                except CommandError as error:
+                    problems.append(f"{result.file}: error: {error}")
     if args.format == "json":
         print(json.dumps(report(results), indent=2))
     else:
@@ -53,7 +66,9 @@ def run(args: argparse.Namespace) -> int:
                 print(render_all(result.diagnostics))
         for result in results:
             print(summary(result))
-    return 1 if any(result.errors for result in results) else 0
+    for problem in problems:
+        print(problem)
+    return 1 if problems or any(result.errors for result in results) else 0
 
 
 def protocol_files(arguments: Iterable[str]) -> list[Path]:

@@ -13,10 +13,13 @@ import sys
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
+from labrun.catalog import PluginCatalog, load_plugins
+from labrun.cli import _bench
 from labrun.cli._command import CommandError
 from labrun.cli._session import EXIT_COMPLETED, EXIT_FAILED, EXIT_USAGE
 from labrun.cli.run import (
     add_common,
+    bench_for,
     drive,
     locks,
     open_store,
@@ -47,6 +50,7 @@ def add_parser(subcommands: Subparsers) -> None:
     )
     parser.add_argument("run_id", metavar="RUN_ID")
     add_common(parser)
+    _bench.add_options(parser)
     parser.set_defaults(handler=resume)
 
 
@@ -69,7 +73,8 @@ def resume(args: argparse.Namespace) -> int:
         view = RunView()
         for event in store.events(record.id):
             view.apply(event)
-        protocol = _protocol(store, record)
+        catalog = load_plugins()
+        protocol = _protocol(store, record, catalog)
         try:
             parameters = protocol.bind(record.parameters)
         except ParameterError as error:
@@ -79,17 +84,19 @@ def resume(args: argparse.Namespace) -> int:
             ) from None
         if view.state.is_final:
             return _write_final(store, record, view)
-        engine = Run(protocol, parameters, clock=RealClock(), view=view)
+        clock = RealClock()
+        bench = bench_for(protocol, _bench.host_config(args), catalog, clock, args)
+        engine = Run(protocol, parameters, clock=clock, view=view, bench=bench)
         setup = prepare(engine, args, parse_answers(protocol, args.answer), stack)
         report_interrupted(setup, [i for i in interrupted if i != record.id])
         recorder = Recorder(store.writer(record.id))
         setup.store, setup.run_id, setup.recorder = store, record.id, recorder
         setup.sinks.insert(0, recorder)
         setup.log(f"resuming run {record.id}: {protocol.name}, after event {view.last_seq}")
-        return asyncio.run(drive(setup))
+        return asyncio.run(drive(setup, bench))
 
 
-def _protocol(store: RunStore, record: RunRecord) -> Protocol:
+def _protocol(store: RunStore, record: RunRecord, catalog: PluginCatalog) -> Protocol:
     snapshot = record.protocol_snapshot
     file = str(snapshot.get("file", "<run>")) if isinstance(snapshot, dict) else "<run>"
     source = record.protocol_source
@@ -101,7 +108,7 @@ def _protocol(store: RunStore, record: RunRecord) -> Protocol:
                     "without its text"
                 )
             file, source = str(event.payload["file"]), str(event.payload["source"])
-    result = compile(file, text=source)
+    result = compile(file, text=source, catalog=catalog)
     for diagnostic in result.errors:
         print(diagnostic.render(), file=sys.stderr)
     if result.protocol is None:

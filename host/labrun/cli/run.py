@@ -12,7 +12,7 @@ import asyncio
 import getpass
 import secrets
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,15 +20,22 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
+from labrun.catalog import PluginCatalog, load_plugins
+from labrun.cli import _bench
 from labrun.cli._command import CommandError
 from labrun.cli._lines import LineSink, PlainLog, json_line
 from labrun.cli._live import LiveDisplay, LiveView
 from labrun.cli._session import EXIT_USAGE, Session, Setup
 from labrun.clock import Clock, RealClock, VirtualClock
 from labrun.datadir import ENV_VAR, DataDirError, data_dir
+from labrun.device.bench import Bench, BenchListener
+from labrun.device.config import HostConfig
+from labrun.device.device import Device
+from labrun.event import EventType
 from labrun.protocol import ParameterError, Protocol, compile, parse_assignments
 from labrun.run.engine import Run
 from labrun.run.journal import Sink
+from labrun.run.key import RUN
 from labrun.run.recorder import Recorder, RunLock, is_driven
 from labrun.store import DATABASE_NAME, RunStore, StoreError
 
@@ -58,7 +65,8 @@ def add_parser(subcommands: Subparsers) -> None:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="run on a simulated clock, so that waits take no time; nothing is recorded",
+        help="run on a simulated clock, so that waits take no time, with every device "
+        "simulated (--simulate); nothing is recorded",
     )
     parser.set_defaults(handler=run)
 
@@ -82,14 +90,18 @@ def add_common(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help=f"where runs are recorded (default: ${ENV_VAR}, else the user data directory)",
     )
+    _bench.add_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    protocol, source = load(args.file)
+    catalog = load_plugins()
+    config = _bench.host_config(args)
+    protocol, source = load(args.file, catalog, _bench.configured_drivers(config))
     parameters = bind(protocol, args.parameter)
     answers = parse_answers(protocol, args.answer)
     clock: Clock = VirtualClock() if args.dry_run else RealClock()
-    engine = Run(protocol, parameters, clock=clock)
+    bench = bench_for(protocol, config, catalog, clock, args)
+    engine = Run(protocol, parameters, clock=clock, bench=bench)
     with ExitStack() as stack:
         setup = prepare(engine, args, answers, stack)
         if not args.dry_run:
@@ -107,25 +119,65 @@ def run(args: argparse.Namespace) -> int:
             setup.log(f"run {run_id}: {protocol.name} ({args.file})")
         else:
             setup.log(f"dry run: {protocol.name} ({args.file}), on a simulated clock")
-        return asyncio.run(drive(setup))
+        return asyncio.run(drive(setup, bench))
 
 
-async def drive(setup: Setup) -> int:
+def bench_for(
+    protocol: Protocol,
+    config: HostConfig,
+    catalog: PluginCatalog,
+    clock: Clock,
+    args: argparse.Namespace,
+) -> Bench | None:
+    """The devices the protocol uses, simulated with --simulate or --dry-run."""
+    if not protocol.devices:
+        return None
+    simulate = bool(args.simulate or getattr(args, "dry_run", False))
+    needed = _bench.bench_config(config, protocol, simulate)
+    directory = None
+    if not simulate:
+        try:
+            directory = data_dir(args.data_dir)
+        except DataDirError as error:
+            raise CommandError(str(error)) from None
+    return _bench.build(needed, catalog, clock=clock, simulate=simulate, data_dir=directory)
+
+
+async def drive(setup: Setup, bench: Bench | None = None) -> int:
+    if bench is None:
+        return await _drive(setup)
+    async with _bench.opened(bench, setup.log):
+        for name, reason in _bench.unavailable(bench).items():
+            setup.log(f"labrun: warning: device {name} is unavailable: {reason}")
+        journal = setup.run.journal
+
+        def frame(device: Device, direction: str, data: bytes | str) -> None:
+            text = data.decode("latin-1") if isinstance(data, bytes) else data
+            payload = {"device": device.name, "direction": direction, "data": text}
+            journal.emit(EventType.IO, RUN, payload)
+
+        bench.listen(BenchListener(frame=frame))
+        return await _drive(setup)
+
+
+async def _drive(setup: Setup) -> int:
     code = await Session(setup).main()
     for sink in setup.sinks:
         await sink.drain()
     return code
 
 
-def load(file: str) -> tuple[Protocol, str]:
+def load(
+    file: str, catalog: PluginCatalog | None = None, devices: Mapping[str, str] | None = None
+) -> tuple[Protocol, str]:
     """The compiled protocol and its text; diagnostics go to stderr, errors exit 2."""
     try:
         data = Path(file).read_bytes()
     except OSError:
-        result = compile(file)
+        result = compile(file, catalog=catalog, devices=devices)
         data = b""
     else:
-        result = compile(file, text=data)
+        result = compile(file, text=data, catalog=catalog, devices=devices)
     for diagnostic in result.diagnostics:
         print(diagnostic.render(), file=sys.stderr)
     if result.protocol is None:

@@ -214,7 +214,7 @@ class DeviceConfig(BaseModel):
     @field_validator("options", mode="before")
     @classmethod
     def _no_options(cls, options: Any) -> Any:
-        return options
+        return {} if options is None else options
 
     @model_validator(mode="after")
     def _one_connection(self) -> DeviceConfig:
@@ -278,8 +278,8 @@ class HostConfig:
     _document: Document | None = field(default=None, repr=False, compare=False)
 
     def validate_options(self, device: str, model: type[M]) -> M:
-        """The options of `device` validated by `model` (its driver's Options); ConfigError
-        with each problem placed on the option in the file."""
+        """The options of the configured `device` validated by `model` (its driver's
+        Options); ConfigError with each problem placed on the option in the file."""
         loc: Loc = ("devices", device, "options")
         try:
             return model.model_validate(self.devices[device].options)
@@ -333,7 +333,7 @@ def _load(path: Path, required: str | None) -> HostConfig:
         data = path.read_bytes()
     except FileNotFoundError:
         if required is None:
-            return HostConfig({}, name)
+            return HostConfig(types.MappingProxyType({}), name)
         hint = f"{required}; check the path"
         raise ConfigError([_file_problem(name, "the file does not exist", hint)]) from None
     except OSError as error:
@@ -355,19 +355,11 @@ def _parse(source: Source, path: Path | None, base: Path | None) -> HostConfig:
         raise ConfigError(document)
     problems = list(document.problems)
     value = {} if document.value is None else document.value
-    root = document.index.get(())
     if not isinstance(value, dict):
-        node = None if root is None else root.value
-        problems.append(
-            document.problem(
-                node,
-                f"the configuration must be a mapping with devices:, got {describe(node)}"
-                if node is not None
-                else "the configuration must be a mapping with devices:",
-                "start the file with devices: and one device per key under it",
-            )
-        )
-        raise ConfigError(problems)
+        root = document.index[()].value
+        message = f"the configuration must be a mapping with devices:, got {describe(root)}"
+        hint = "start the file with devices: and one device per key under it"
+        raise ConfigError([*problems, document.problem(root, message, hint)])
     try:
         parsed = _File.model_validate(value, context={"base": base})
     except ValidationError as error:
