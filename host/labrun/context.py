@@ -113,9 +113,10 @@ class ProcessContext(Generic[DataT]):
         """Await `awaitable` unless a control request comes first; then cancel it and raise."""
         return await self._runner._wait(self, awaitable)
 
-    async def receive(self) -> Any:
-        """The next message the operator sends to this step."""
-        return await self._runner._receive(self)
+    async def receive(self, within: DurationLike | None = None) -> Any:
+        """The next message the operator sends to this step; with `within`, TimeoutError
+        when none comes within that time on the run's clock."""
+        return await self._runner._receive(self, None if within is None else seconds_of(within))
 
     async def sleep(self, duration: DurationLike) -> None:
         """Sleep on the run's clock (virtual in a dry run). Not interruptible: use wait()."""

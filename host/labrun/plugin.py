@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import types
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -90,9 +91,26 @@ def _type_name(annotation: Any, metadata: list[Any]) -> str:
     for item in reversed(metadata):
         if isinstance(item, QuantityType):
             return item.label
+    members = typing.get_args(annotation) if typing.get_origin(annotation) in _UNIONS else ()
+    if members:
+        # `Annotated[Quantity, Time] | None` and the like: name each member.
+        return " | ".join(
+            "None" if member is type(None) else _type_name(*_unannotated(member))
+            for member in members
+        )
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "")
+
+
+_UNIONS = (typing.Union, types.UnionType)
+
+
+def _unannotated(annotation: Any) -> tuple[Any, list[Any]]:
+    if typing.get_origin(annotation) is typing.Annotated:
+        base, *metadata = typing.get_args(annotation)
+        return base, metadata
+    return annotation, []
 
 
 @dataclass(frozen=True)

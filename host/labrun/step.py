@@ -383,11 +383,13 @@ class StepRunner:
             if not inner.cancelled():
                 inner.exception()
 
-    async def _receive(self, context: ProcessContext[Any]) -> Any:
+    async def _receive(self, context: ProcessContext[Any], within: float | None = None) -> Any:
         receiving: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._receiving = receiving
         try:
-            return await self._wait(context, receiving)
+            if within is None:
+                return await self._wait(context, receiving)
+            return await self._wait(context, _first(receiving, self.clock.sleep(within)))
         finally:
             self._receiving = None
 
@@ -463,6 +465,18 @@ class StepRunner:
     def _finish(self, state: StepState) -> None:
         self._stop = state
         self._set_state(state)
+
+
+async def _first(message: asyncio.Future[Any], timer: Awaitable[None]) -> Any:
+    """The message, unless the timer runs out first: then TimeoutError."""
+    sleeper = asyncio.ensure_future(timer)
+    try:
+        await asyncio.wait((message, sleeper), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+    if message.done():
+        return message.result()
+    raise TimeoutError
 
 
 def _json_argument(request: RequestKind, state: StepState, name: str, value: Any) -> Any:

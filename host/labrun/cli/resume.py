@@ -50,7 +50,6 @@ def add_parser(subcommands: Subparsers) -> None:
     )
     parser.add_argument("run_id", metavar="RUN_ID")
     add_common(parser)
-    _bench.add_options(parser)
     parser.set_defaults(handler=resume)
 
 

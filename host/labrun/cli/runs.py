@@ -11,12 +11,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from labrun.cli._command import CommandError
 from labrun.datadir import ENV_VAR, DataDirError, data_dir
 from labrun.event import EventType
-from labrun.quantity import QuantityError, parse_quantity, to_seconds
+from labrun.quantity import QuantityError, parse_quantity, registry, to_seconds
 from labrun.run.state import RunState
 from labrun.store import DATABASE_NAME, RunStore, RunSummary, StoreError, UnknownRun
 
@@ -66,12 +66,17 @@ def add_parser(subcommands: Subparsers) -> None:
     export = actions.add_parser(
         "export",
         parents=[common],
-        help="a run and its events, as JSON or CSV",
+        help="a run and its events, as JSON or CSV; or its data, as CSV",
         description="Write a run to standard output: as JSON, the run record and all its "
-        "events; as CSV, one row per event (seq, time, type, step, payload as JSON).",
+        "events; as CSV, one row per event (seq, time, type, step, payload as JSON). With "
+        "--data, the measurements its steps recorded instead, as CSV: a row per sample, a "
+        "column per value with its unit in the header.",
     )
     export.add_argument("run_id", metavar="RUN_ID")
     export.add_argument("--format", choices=("json", "csv"), default="json")
+    export.add_argument(
+        "--data", action="store_true", help="the recorded measurements, as CSV with units"
+    )
     export.set_defaults(handler=_export)
 
     prune = actions.add_parser(
@@ -214,6 +219,9 @@ def _export(args: argparse.Namespace) -> int:
         if store is None:
             raise CommandError(f"no run {args.run_id!r}: no runs recorded yet")
         run = store.get_run(args.run_id)
+        if args.data:
+            write_data(store, run.id, out)
+            return 0
         events = store.events(run.id)
         if args.format == "csv":
             writer = csv.writer(out, lineterminator="\n")
@@ -236,6 +244,44 @@ def _export(args: argparse.Namespace) -> int:
             out.write(f"{',' if index else ''}\n{event.to_json()}")
         out.write("\n]}\n")
     return 0
+
+
+def write_data(store: RunStore, run_id: str, out: TextIO) -> None:
+    """The run's data events as CSV. Two passes over the stored events, so that a long
+    recording streams: the first finds the columns and their units, the second writes."""
+    columns: dict[str, str | None] = {}
+    for event in store.events(run_id, type=EventType.DATA):
+        for name, value in event.payload["values"].items():
+            if name not in columns or columns[name] is None:
+                columns[name] = _units_of(value)
+    writer = csv.writer(out, lineterminator="\n")
+    header = ["time", "step"]
+    header += [f"{name} [{units}]" if units else name for name, units in columns.items()]
+    writer.writerow(header)
+    for event in store.events(run_id, type=EventType.DATA):
+        values = event.payload["values"]
+        row: list[Any] = [event.time.isoformat(), event.step]
+        row += [_data_cell(values.get(name), units) for name, units in columns.items()]
+        writer.writerow(row)
+
+
+def _units_of(value: Any) -> str | None:
+    if isinstance(value, dict) and "units" in value and "magnitude" in value:
+        return str(value["units"])
+    return None
+
+
+def _data_cell(value: Any, units: str | None) -> Any:
+    if value is None:
+        return ""
+    if units is not None and isinstance(value, dict) and "magnitude" in value:
+        if value.get("units") == units:
+            return value["magnitude"]
+        quantity = registry().Quantity(value["magnitude"], value["units"])
+        return quantity.to(units).magnitude
+    if isinstance(value, dict | list):
+        return _json(value)
+    return value
 
 
 def _prune(args: argparse.Namespace) -> int:

@@ -20,6 +20,7 @@ from labrun.protocol.tree import (
     SequenceStep,
     Step,
     SweepStep,
+    timed_branches,
 )
 
 # Checking or estimating one process step for one set of values; nested sweeps multiply.
@@ -101,7 +102,7 @@ class Estimator:
         return total(self.estimate(step, env) for step in steps)
 
     def branches(self, branches: Iterable[Step], env: Mapping[str, Any]) -> float | None:
-        return longest(self.estimate(branch, env) for branch in branches)
+        return longest(self.estimate(branch, env) for branch in timed_branches(tuple(branches)))
 
     def repeat(
         self, count: int | None, steps: Iterable[Step], env: Mapping[str, Any]

@@ -212,3 +212,11 @@ class Protocol:
         Raises ParameterError listing every problem.
         """
         return bind(self.parameters, values)
+
+
+def timed_branches(branches: tuple[Step, ...]) -> tuple[Step, ...]:
+    """The branches of a parallel step that set how long it lasts: a background process
+    (such as a recorder) lasts as long as the others, so it is left out, unless every
+    branch is one."""
+    timed = tuple(b for b in branches if not (isinstance(b, ProcessStep) and b.spec.background))
+    return timed or branches

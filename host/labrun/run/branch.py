@@ -43,11 +43,11 @@ class PromptingRunner(StepRunner):
 
     on_receive: Any = None
 
-    async def _receive(self, context: Any) -> Any:
+    async def _receive(self, context: Any, within: float | None = None) -> Any:
         if self.on_receive is not None:
             # Called once the process is parked in receive(), so that an answer is taken.
             asyncio.get_running_loop().call_soon(self.on_receive, self)
-        return await super()._receive(context)
+        return await super()._receive(context, within)
 
 
 @dataclass(eq=False)

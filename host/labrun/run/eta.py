@@ -27,6 +27,7 @@ from labrun.protocol.tree import (
     SequenceStep,
     Step,
     SweepStep,
+    timed_branches,
 )
 from labrun.run.cursor import Position, Tree
 from labrun.run.key import format_key
@@ -69,7 +70,7 @@ class _Left:
         if isinstance(node, ParallelStep):
             return longest(
                 self.node(branch, Position(branch.path, position.iterations))
-                for branch in node.branches
+                for branch in timed_branches(node.branches)
             )
         assert isinstance(node, SequenceStep | RepeatStep | SweepStep)
         iterations = position.iterations
