@@ -182,6 +182,7 @@ class SerialLink(Link):
                 )
             ) from error
         except asyncio.IncompleteReadError as error:
+            self._drop()
             raise self._fault(
                 DeviceDisconnected(
                     self.device, "disconnected", command=command, reply=error.partial or None
@@ -192,11 +193,18 @@ class SerialLink(Link):
                 DeviceDisconnected(self.device, f"reply too long: {error}", command=command)
             ) from error
         except (OSError, serial.SerialException, ConnectionError) as error:
+            self._drop()
             raise self._fault(
                 DeviceDisconnected(self.device, f"connection lost: {error}", command=command)
             ) from error
         self._log("rx", reply)
         return reply
+
+    def _drop(self) -> None:
+        # The far end is gone (a socket at EOF stays "open" on this side): later calls must
+        # fail at once as not connected, instead of writing into a dead line.
+        if self._writer is not None:
+            self._writer.close()
 
     def _discard_pending(self, reader: asyncio.StreamReader) -> None:
         # StreamReader has no public "drop what is buffered"; its buffer is a bytearray.
@@ -232,15 +240,21 @@ class VisaLink(Link):
 
     async def open(self) -> None:
         # A new thread per connection: one stuck in a call that never returned is left behind.
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"labrun-visa-{self.device}")
+        executor = self._executor = ThreadPoolExecutor(
+            1, thread_name_prefix=f"labrun-visa-{self.device}"
+        )
+        loop = asyncio.get_running_loop()
         try:
-            self._manager, self._instrument = await self._call(None, self._open)
-        except DeviceError:
-            raise
+            # Not through _call(): failing to open is not a fault of an open device.
+            with self.clock.hold():
+                self._manager, self._instrument = await asyncio.wait_for(
+                    loop.run_in_executor(executor, self._open), self.settings.timeout + 1.0
+                )
         except Exception as error:
             await self.close()
+            reason = str(error) or type(error).__name__
             raise DeviceDisconnected(
-                self.device, f"cannot open {self.resource}: {error}"
+                self.device, f"cannot open {self.resource}: {reason}"
             ) from error
 
     def _open(self) -> tuple[Any, Any]:
@@ -257,21 +271,17 @@ class VisaLink(Link):
         return manager, instrument
 
     async def close(self) -> None:
-        instrument, manager, self._instrument, self._manager = (
-            self._instrument,
-            self._manager,
-            None,
-            None,
-        )
+        instrument, self._instrument, self._manager = self._instrument, None, None
         executor, self._executor = self._executor, None
         if executor is None:
             return
 
         def shut() -> None:
-            for thing in (instrument, manager):
-                if thing is not None:
-                    with contextlib.suppress(Exception):
-                        thing.close()
+            # Only the instrument: pyvisa hands every caller the same manager per library,
+            # and closing it would close every other device opened through it.
+            if instrument is not None:
+                with contextlib.suppress(Exception):
+                    instrument.close()
 
         with contextlib.suppress(Exception):
             await asyncio.wait_for(
@@ -308,11 +318,13 @@ class VisaLink(Link):
                 DeviceTimeout(self.device, f"no reply within {seconds:g} s", command=command)
             ) from error
         except Exception as error:
-            raise self._fault(_visa_error(self.device, command, error)) from error
+            raise self._fault(
+                _visa_error(self.device, command, error, self.settings.timeout)
+            ) from error
 
 
-def _visa_error(device: str, command: str | None, error: Exception) -> DeviceError:
+def _visa_error(device: str, command: str | None, error: Exception, timeout: float) -> DeviceError:
     text = str(error) or type(error).__name__
     if "VI_ERROR_TMO" in text or "Timeout" in type(error).__name__ or "timeout" in text.lower():
-        return DeviceTimeout(device, "no reply within the timeout", command=command)
+        return DeviceTimeout(device, f"no reply within {timeout:g} s", command=command)
     return DeviceDisconnected(device, f"VISA error: {text}", command=command)
