@@ -9,9 +9,11 @@ the simulated bench with no configuration at all.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 from labrun.catalog import PluginCatalog
 from labrun.cli._command import CommandError
@@ -62,6 +64,7 @@ def bench_config(config: HostConfig, protocol: Protocol, simulate: bool) -> Host
         if target in config.devices:
             devices[target] = config.devices[target]
             continue
+        used = name in protocol.device_drivers
         drivers = sorted(protocol.device_drivers.get(name, ()))
         if not simulate:
             problems.append(
@@ -71,7 +74,10 @@ def bench_config(config: HostConfig, protocol: Protocol, simulate: bool) -> Host
         elif len(drivers) == 1:
             devices[target] = DeviceConfig(driver=drivers[0])
         else:
-            accepted = f"its steps accept {', '.join(drivers)}" if drivers else "no step uses it"
+            if drivers:
+                accepted = f"its steps accept {', '.join(drivers)}"
+            else:
+                accepted = "its steps accept any driver" if used else "no step uses it"
             problems.append(
                 f"cannot tell which driver to simulate for device {name!r} ({accepted}); "
                 "declare it in a configuration (--config)"
@@ -103,6 +109,8 @@ async def opened(
 ) -> AsyncIterator[Bench]:
     """The bench started; stopped at the end whatever happens, which leaves every device
     in its safe state."""
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_transport_errors)
     try:
         await bench.start(poll=poll)
     except BenchError as error:
@@ -126,3 +134,14 @@ def unavailable(bench: Bench) -> Mapping[str, str]:
         for name, device in bench.devices.items()
         if device.state is not DeviceState.READY
     }
+
+
+def _quiet_transport_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """pyserial-asyncio-fast reports a line that drops under it as a "fatal error" with a
+    traceback; the link reports the same fault to the step as a device error, so the
+    traceback would only alarm the technician."""
+    if str(context.get("message", "")).startswith("Fatal") and "serial" in str(
+        context.get("message", "")
+    ):
+        return
+    loop.default_exception_handler(context)

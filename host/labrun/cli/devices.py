@@ -34,9 +34,9 @@ def add_parser(subcommands: Subparsers) -> None:
         "current values; `labrun devices read NAME` reads every value of one device. Exit "
         "codes: 0 every device answered, 1 one did not, 2 a usage or configuration error.",
     )
-    parser.add_argument(
-        "action", nargs="?", choices=("read",), help="read: every value of one device"
-    )
+    # Not `choices=`: argparse would refuse `labrun devices pump` before run() could say
+    # what was probably meant.
+    parser.add_argument("action", nargs="?", metavar="read", help="read: every value of one device")
     parser.add_argument("name", nargs="?", metavar="NAME", help="the device to read")
     _bench.add_options(parser)
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help=argparse.SUPPRESS)
@@ -44,12 +44,12 @@ def add_parser(subcommands: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action not in (None, "read"):
+        raise CommandError(
+            f"unexpected {args.action!r}: did you mean labrun devices read {args.action}?"
+        )
     if args.action == "read" and args.name is None:
         raise CommandError("labrun devices read NAME: which device? (labrun devices lists them)")
-    if args.action is None and args.name is not None:
-        raise CommandError(
-            f"unexpected {args.name!r}: did you mean labrun devices read {args.name}?"
-        )
     config = _bench.host_config(args)
     if not config.devices:
         print(

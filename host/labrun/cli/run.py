@@ -96,7 +96,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     catalog = load_plugins()
     config = _bench.host_config(args)
-    protocol, source = load(args.file, catalog, _bench.configured_drivers(config))
+    simulate = args.simulate or args.dry_run
+    # Simulated, a device missing from the configuration is simulated (bench_for).
+    devices = None if simulate else _bench.configured_drivers(config)
+    protocol, source = load(args.file, catalog, devices)
     parameters = bind(protocol, args.parameter)
     answers = parse_answers(protocol, args.answer)
     clock: Clock = VirtualClock() if args.dry_run else RealClock()

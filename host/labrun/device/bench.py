@@ -176,7 +176,10 @@ class Bench:
             await simulator.stop()
         self._resources.close()
         if self._started:
-            self._drop_marker()
+            # A device left unsafe keeps the marker: the next start takes it for a crash
+            # and applies the safe states then.
+            if not problems:
+                self._drop_marker()
             self._started = False
         return problems
 

@@ -205,6 +205,7 @@ def _devices(reader: Reader, node: yaml.Node, configured: Collection[str] | None
                 f"unknown device '{target}'",
                 f"{hint} {listing}" if hint else listing,
             )
-            continue
+        # Kept even when unknown (the protocol fails all the same), so that the steps naming
+        # it are not also told that it is undeclared.
         devices[name] = target
     return devices

@@ -326,6 +326,12 @@ class Branch:
         run.executions[execution.key] = execution
         try:
             outcome = await runner.run()
+        except asyncio.CancelledError:
+            if claimed and runner.state is StepState.HALTED:
+                # Halted by a jump or a halt of the run: its devices are made safe before
+                # the branch goes on and before another step can claim them.
+                await asyncio.shield(run.devices.safe(claimed, f"step {execution.key} halted"))
+            raise
         finally:
             run.devices.release(claimed, position.key)
             del run.executions[execution.key]
