@@ -528,3 +528,15 @@ async def test_a_marker_of_a_live_labrun_refuses_the_start(
     assert all(device.state is DeviceState.CLOSED for device in bench.devices.values())
     await bench.stop()
     assert (tmp_path / MARKER).read_text() == content
+
+
+async def test_a_device_left_unsafe_at_stop_keeps_the_marker_for_the_next_start(
+    tmp_path: Path, benches: Callable[..., Bench]
+) -> None:
+    bench = benches(TWO_LAMPS, data_dir=tmp_path)
+    await bench.start()
+    bench.simulators["spot"].silence()
+    problems = await bench.stop()
+    assert list(problems) == ["spot"]
+    # The next start finds it, the process that wrote it being over, and makes all safe.
+    assert read_marker(tmp_path) == {"pid": os.getpid(), "devices": ["lamp", "spot"]}
