@@ -151,6 +151,12 @@ class Plugin:
                 reason = f"invalid driver name {name!r}: use lowercase letters, digits and _"
             elif not (isinstance(cls, type) and issubclass(cls, SerialDriver | VisaDriver)):
                 reason = f"driver {name!r} must be a class derived from SerialDriver or VisaDriver"
+            elif missing := [
+                method
+                for method in ("identify", "safe_state")
+                if getattr(cls, method) is getattr(Driver, method)
+            ]:
+                reason = f"driver {name!r} must define {' and '.join(f'{m}()' for m in missing)}"
             elif name in self._drivers:
                 reason = f"duplicate driver name {name!r}"
             else:

@@ -176,6 +176,12 @@ def test_good_driver_options_reach_the_driver() -> None:
 class Bare(SerialDriver):
     """A serial driver with no simulator."""
 
+    async def identify(self) -> str:
+        return "bare"
+
+    async def safe_state(self) -> None:
+        return None
+
 
 class Meter(VisaDriver):
     visa = VisaSettings(timeout=0.5)

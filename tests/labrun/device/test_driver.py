@@ -16,6 +16,8 @@ from labrun import (
     DeviceError,
     DeviceRef,
     DeviceReplyError,
+    Plugin,
+    SerialDriver,
     SerialLink,
     StepState,
     VirtualClock,
@@ -136,3 +138,22 @@ async def test_a_process_gets_the_driver_class_it_asks_for(lamp: Lamp) -> None:
     assert run.error == "device 'lamp' has the driver object, not Lamp"
     run = await run_process(lamp_plugin.processes["blink"], {"lamp": "x"}, devices={"x": lamp})
     assert (run.state, run.result) == (StepState.COMPLETED, "Lamp")
+
+
+def test_a_driver_without_an_identity_check_or_a_safe_state_is_a_load_diagnostic() -> None:
+    plugin = Plugin("half")
+
+    @plugin.driver("nothing")
+    class Nothing(SerialDriver):
+        pass
+
+    @plugin.driver("unsafe")
+    class Unsafe(SerialDriver):
+        async def identify(self) -> str:
+            return "unsafe"
+
+    assert [(p.process, p.reason) for p in plugin.problems] == [
+        ("nothing", "driver 'nothing' must define identify() and safe_state()"),
+        ("unsafe", "driver 'unsafe' must define safe_state()"),
+    ]
+    assert dict(plugin.drivers) == {}
