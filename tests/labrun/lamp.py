@@ -17,6 +17,7 @@ A burnt-out bulb answers every command with ALARM BURNT.
 
 from __future__ import annotations
 
+from textwrap import dedent
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -208,3 +209,33 @@ async def dim(data: OtherArgs, context: ProcessContext[OtherArgs]) -> None:
 
 
 CATALOG = PluginCatalog.of(plugin)
+
+
+# A pyvisa-sim file for a VISA meter with one settable level, for the VISA link and bench tests.
+METER_SIMULATION = dedent(
+    """\
+    spec: "1.1"
+    devices:
+      meter:
+        eom:
+          TCPIP INSTR:
+            q: "\\n"
+            r: "\\n"
+        dialogues:
+          - q: "*IDN?"
+            r: "ACME,METER,1,0.1"
+        properties:
+          level:
+            default: 1.5
+            getter:
+              q: "LVL?"
+              r: "{:.1f}"
+            setter:
+              q: "LVL {:.1f}"
+            specs:
+              type: float
+    resources:
+      TCPIP::10.0.0.1::INSTR:
+        device: meter
+    """
+)

@@ -14,7 +14,7 @@ from textwrap import dedent
 from typing import Any
 
 import pytest
-from lamp import CATALOG, Lamp, LampSimulator
+from lamp import CATALOG, METER_SIMULATION, Lamp, LampSimulator
 from lamp import plugin as lamp_plugin
 
 from labrun import (
@@ -214,38 +214,11 @@ def test_a_visa_device_needs_a_resource_without_simulate() -> None:
     ]
 
 
-METER = """\
-spec: "1.1"
-devices:
-  meter:
-    eom:
-      TCPIP INSTR:
-        q: "\\n"
-        r: "\\n"
-    dialogues:
-      - q: "*IDN?"
-        r: "ACME,METER,1,0.1"
-    properties:
-      level:
-        default: 1.5
-        getter:
-          q: "LVL?"
-          r: "{:.1f}"
-        setter:
-          q: "LVL {:.1f}"
-        specs:
-          type: float
-resources:
-  TCPIP::10.0.0.1::INSTR:
-    device: meter
-"""
-
-
 async def test_a_visa_device_is_simulated_with_its_drivers_pyvisa_sim_file(
     tmp_path: Path, benches: Callable[..., Bench]
 ) -> None:
     file = tmp_path / "meter.yaml"
-    file.write_text(METER)
+    file.write_text(METER_SIMULATION)
     catalog = meters(VisaSimulation(file, "TCPIP::10.0.0.1::INSTR"))
     bench = benches("devices:\n  dmm: {driver: meter.meter}\n", catalog)
     link = bench.device("dmm").link

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from textwrap import dedent
 
 import pytest
-from lamp import SETTINGS, Lamp, LampOptions, LampSimulator
+from lamp import METER_SIMULATION, SETTINGS, Lamp, LampOptions, LampSimulator
 
 from labrun import (
     DeviceDisconnected,
@@ -214,39 +213,11 @@ async def test_an_exchange_takes_no_virtual_time(line: Line) -> None:
 
 # --- VISA --------------------------------------------------------------------------------
 
-SIMULATION = dedent(
-    """\
-    spec: "1.1"
-    devices:
-      meter:
-        eom:
-          TCPIP INSTR:
-            q: "\\n"
-            r: "\\n"
-        dialogues:
-          - q: "*IDN?"
-            r: "ACME,METER,1,0.1"
-        properties:
-          level:
-            default: 1.5
-            getter:
-              q: "LVL?"
-              r: "{:.1f}"
-            setter:
-              q: "LVL {:.1f}"
-            specs:
-              type: float
-    resources:
-      TCPIP::10.0.0.1::INSTR:
-        device: meter
-    """
-)
-
 
 @pytest.fixture
 async def visa(tmp_path: Path) -> AsyncIterator[VisaLink]:
     file = tmp_path / "meter.yaml"
-    file.write_text(SIMULATION)
+    file.write_text(METER_SIMULATION)
     settings = VisaSettings(timeout=0.5)
     link = VisaLink("meter", "TCPIP::10.0.0.1::INSTR", f"{file}@sim", settings, VirtualClock())
     await link.open()
