@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from labrun.clock import Clock
 from labrun.device.driver import Driver
 from labrun.duration import DurationLike, seconds_of
+from labrun.turn import due, turn
 
 if TYPE_CHECKING:
     from labrun.step import StepRunner
@@ -23,11 +23,12 @@ _UNSET: Any = object()
 class ProcessContext(Generic[DataT]):
     """One invocation of a process. A restart (jump, swap, resume, retry) gets a new one."""
 
+    _pausable = False
+
     def __init__(self, runner: StepRunner, data: DataT, point: Any) -> None:
         self._runner = runner
         self.data: DataT = data
         self.point: Any = point
-        self._pausable = False
 
     @property
     def step(self) -> str:
@@ -104,8 +105,9 @@ class ProcessContext(Generic[DataT]):
     async def checkpoint(self) -> None:
         """A safe point: blocks while paused, raises JumpRequest / SwapRequest if pending."""
         runner = self._runner
-        # Yield once even with nothing pending: a request can only arrive while we yield.
-        await asyncio.sleep(0)
+        # Nothing pending costs no loop trip; turn() still lets requests in now and then.
+        if due():
+            await turn()
         if runner._pause is not None or runner._jump is not None or runner._swap is not None:
             await runner._checkpoint(self)
 

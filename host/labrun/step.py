@@ -49,6 +49,9 @@ class StepOutcome(NamedTuple):
     pause_pending: bool = False
 
 
+_new_tuple = tuple.__new__
+
+
 class _Exit(Enum):
     RETURNED = auto()
     PAUSED = auto()
@@ -60,6 +63,24 @@ class _Exit(Enum):
 
 class StepRunner:
     """Runs `spec` with `data` once `run()` is awaited; requests come in through methods."""
+
+    # Defaults on the class: most steps never change them, and a runner is built per step.
+    # The drivers of the devices claimed for this step, by the protocol's names.
+    devices: Mapping[str, Any] = {}
+    result: Any = None
+    error: str | None = None
+    _pause: PauseMode | None = None
+    _jump: tuple[Any] | None = None
+    _swap: BaseModel | None = None
+    _stop: StepState | None = None
+    _task: asyncio.Task[Any] | None = None
+    _cancel_sent = False
+    # A PauseRequest raised into the process, and a resume that came before it got out.
+    _pause_delivered = False
+    _resumed_in_flight = False
+    _receiving: asyncio.Future[Any] | None = None
+    _location: Any = None
+    _location_due = False
 
     def __init__(
         self,
@@ -78,23 +99,7 @@ class StepRunner:
         self._data = spec.validate(data)
         self._point = point
         self._state = StepState.PENDING
-        # The drivers of the devices claimed for this step, by the protocol's names.
-        self.devices: Mapping[str, Any] = {}
-        self._pause: PauseMode | None = None
-        self._jump: tuple[Any] | None = None
-        self._swap: BaseModel | None = None
-        self._stop: StepState | None = None
         self._waiters: list[asyncio.Future[None]] = []
-        self._task: asyncio.Task[Any] | None = None
-        self._cancel_sent = False
-        # A PauseRequest raised into the process, and a resume that came before it got out.
-        self._pause_delivered = False
-        self._resumed_in_flight = False
-        self._receiving: asyncio.Future[Any] | None = None
-        self._location: Any = None
-        self._location_due = False
-        self.result: Any = None
-        self.error: str | None = None
 
     @property
     def state(self) -> StepState:
@@ -115,22 +120,33 @@ class StepRunner:
 
     async def run(self) -> StepOutcome:
         if self._state is StepState.PENDING:
+            task = asyncio.current_task()
+            assert task is not None, "StepRunner.run() must be awaited inside a task"
             self._set_state(StepState.RUNNING)
             try:
-                await self._drive()
+                exit, value = await self._invoke(task)
+                # Most steps return at the first try: spare them the loop's coroutine.
+                if exit is _Exit.RETURNED:
+                    self._complete(value)
+                else:
+                    await self._drive(task, exit, value)
             except asyncio.CancelledError:
                 if not self._state.is_final:
                     self._finish(self._stop or StepState.HALTED)
                 raise
         pause_pending = self._pause is not None and self._state is StepState.COMPLETED
-        return StepOutcome(self._state, self.result, self.error, pause_pending)
+        # tuple.__new__ skips the named tuple's Python __new__, a tenth of a no-op step.
+        outcome: StepOutcome = _new_tuple(
+            StepOutcome, (self._state, self.result, self.error, pause_pending)
+        )
+        return outcome
 
-    async def _drive(self) -> None:
+    async def _drive(self, task: asyncio.Task[Any], exit: _Exit, value: Any) -> None:
+        """Carries on from an invocation that did not return: restarts it until it does,
+        or the step ends otherwise."""
         while True:
-            exit, value = await self._invoke()
             if exit is _Exit.RETURNED:
-                self.result = value
-                self._set_state(StepState.COMPLETED, result=value)
+                self._complete(value)
                 return
             if exit is _Exit.STOPPED:
                 self._finish(self._stop or StepState.HALTED)
@@ -155,13 +171,12 @@ class StepRunner:
                 if not await self._idle_while(StepState.FAILED):
                     return
                 self._restart("retry")
+            exit, value = await self._invoke(task)
 
-    async def _invoke(self) -> tuple[_Exit, Any]:
-        task = asyncio.current_task()
-        assert task is not None, "StepRunner.run() must be awaited inside a task"
+    async def _invoke(self, task: asyncio.Task[Any]) -> tuple[_Exit, Any]:
         self._task = task
-        self._cancel_sent = False
-        self._pause_delivered = self._resumed_in_flight = False
+        if self._cancel_sent or self._pause_delivered or self._resumed_in_flight:
+            self._cancel_sent = self._pause_delivered = self._resumed_in_flight = False
         cancelling = task.cancelling()
         context: ProcessContext[Any] = ProcessContext(self, self._data, self._point)
         try:
@@ -430,7 +445,7 @@ class StepRunner:
     def _emit(self, type: EventType, payload: dict[str, Any]) -> None:
         self._bus.emit(type, self.step, payload)
 
-    def _set_state(self, state: StepState, **details: Any) -> None:
+    def _set_state(self, state: StepState, details: dict[str, Any] | None = None) -> None:
         previous = self._state
         if state is previous:
             return
@@ -440,7 +455,10 @@ class StepRunner:
             self._flush_location()
         self._state = state
         # The members are str already; `.value` would only cost a descriptor lookup.
-        self._emit(EventType.STATE, {"state": state, "previous": previous, **details})
+        payload = {"state": state, "previous": previous}
+        if details:
+            payload.update(details)
+        self._bus.emit(EventType.STATE, self.step, payload)
 
     def _restart(self, reason: str) -> None:
         self._emit(
@@ -457,10 +475,16 @@ class StepRunner:
             self.error = str(error) or type(error).__name__
         self._set_state(
             StepState.FAILED,
-            error=self.error,
-            error_type=type(error).__name__,
-            traceback="".join(traceback.format_exception(error)),
+            {
+                "error": self.error,
+                "error_type": type(error).__name__,
+                "traceback": "".join(traceback.format_exception(error)),
+            },
         )
+
+    def _complete(self, result: Any) -> None:
+        self.result = result
+        self._set_state(StepState.COMPLETED, {"result": result})
 
     def _finish(self, state: StepState) -> None:
         self._stop = state

@@ -239,3 +239,27 @@ async def test_reader_waiting_for_events_is_woken_by_emission():
     assert not reader.done()
     event = bus.emit(EventType.EFFECT, "s", {})
     assert await reader == event
+
+
+async def test_batch_returns_every_event_waiting_in_order_then_waits_for_the_next():
+    bus = EventBus(Ticker())
+    subscription = bus.subscribe()
+    for _ in range(3):
+        bus.emit(EventType.EFFECT, "s", {})
+    assert [event.seq for event in await subscription.batch()] == [1, 2, 3]
+    later = asyncio.ensure_future(subscription.batch())
+    await asyncio.sleep(0)
+    assert not later.done()
+    bus.emit(EventType.EFFECT, "s", {})
+    assert [event.seq for event in await later] == [4]
+
+
+async def test_batch_of_a_dropped_subscriber_raises_once_it_has_read_what_it_got():
+    bus = EventBus(Ticker())
+    slow = bus.subscribe(maxsize=1)
+    bus.emit(EventType.EFFECT, "s", {})
+    bus.emit(EventType.EFFECT, "s", {})
+    assert [event.seq for event in await slow.batch()] == [1]
+    with pytest.raises(SubscriberDropped) as raised:
+        await slow.batch()
+    assert raised.value.missed_from == 2
