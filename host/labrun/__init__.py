@@ -19,6 +19,7 @@ from labrun.device.errors import (
     DeviceAlarm,
     DeviceDisconnected,
     DeviceError,
+    DeviceRefused,
     DeviceReplyError,
     DeviceTimeout,
     DeviceUnavailable,
@@ -26,6 +27,7 @@ from labrun.device.errors import (
 from labrun.device.link import SerialLink, SerialSettings, VisaLink, VisaSettings
 from labrun.device.ref import DeviceRef
 from labrun.device.simulator import SerialSimulator, SimulatorServer
+from labrun.device.visa_physics import SimulatedInstrument, VisaPhysics
 from labrun.duration import Remaining
 from labrun.event import Event, EventType
 from labrun.plugin import FINISH, Plugin, ProcessSpec
@@ -85,6 +87,7 @@ __all__ = [
     "DeviceDisconnected",
     "DeviceError",
     "DeviceRef",
+    "DeviceRefused",
     "DeviceReplyError",
     "DeviceTimeout",
     "DeviceUnavailable",
@@ -124,6 +127,7 @@ __all__ = [
     "SerialLink",
     "SerialSettings",
     "SerialSimulator",
+    "SimulatedInstrument",
     "SimulatorServer",
     "Step",
     "StepState",
@@ -134,6 +138,7 @@ __all__ = [
     "VirtualClock",
     "VisaDriver",
     "VisaLink",
+    "VisaPhysics",
     "VisaSettings",
     "VisaSimulation",
     "Voltage",

@@ -47,7 +47,7 @@ class Keysight34465A(ScpiDriver):
     ) -> str:
         """Measure DC voltage in `range` (automatic when None) at `resolution` (the
         meter's default when None); returns the command sent. The error queue is read
-        afterwards, so a refused setting is a fault (empty it before: `errors()`)."""
+        afterwards, so a refused setting raises DeviceRefused (empty it before: `errors()`)."""
         if resolution is not None and range is None:
             raise ValueError("a resolution needs a range: give both, or neither")
         command = "CONF:VOLT:DC"

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from labrun import Clock, DeviceValue, Quantity, VisaLink, VisaSettings
+from labrun_scpi.lakeshore_physics import LakeShore336Physics
 from labrun_scpi.number import format_number, parse_bool, parse_number
 from labrun_scpi.plugin import plugin
 from labrun_scpi.scpi import ScpiDriver, magnitude_in
@@ -57,7 +58,7 @@ class LakeShore336(ScpiDriver):
     Options = LakeShore336Options
     description = "Lake Shore 336 temperature controller; safe state: every heater range 0."
     visa = VisaSettings(read_termination="\r\n", write_termination="\r\n")
-    simulation = simulated("lakeshore336.yaml", "GPIB0::12::INSTR")
+    simulation = simulated("lakeshore336.yaml", "GPIB0::12::INSTR", LakeShore336Physics)
     values = (
         DeviceValue("temperature", "K", poll=1.0, description="The input's reading (KRDG?)."),
         DeviceValue("setpoint", "K", writable=True, description="The output's setpoint (SETP)."),

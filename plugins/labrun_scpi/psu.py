@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from labrun import DeviceValue, Quantity, VisaSettings
+from labrun_scpi.load import ResistiveLoad
 from labrun_scpi.number import format_number, parse_bool
 from labrun_scpi.plugin import plugin
 from labrun_scpi.scpi import ScpiDriver, magnitude_in
@@ -27,7 +28,7 @@ class ScpiPowerSupply(ScpiDriver):
 
     description = "SCPI power supply: VOLT, CURR, OUTP, MEAS; safe state OUTP OFF."
     visa = VisaSettings(read_termination="\n", write_termination="\n")
-    simulation = simulated("psu.yaml", "TCPIP0::192.168.0.20::inst0::INSTR")
+    simulation = simulated("psu.yaml", "TCPIP0::192.168.0.20::inst0::INSTR", ResistiveLoad)
     values = (
         DeviceValue("voltage", "V", writable=True, description="Voltage setting (VOLT)."),
         DeviceValue("current", "A", writable=True, description="Current limit (CURR)."),

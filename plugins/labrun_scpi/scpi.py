@@ -8,7 +8,6 @@ from typing import Any
 import pint
 
 from labrun import (
-    DeviceReplyError,
     ProcessContext,
     Quantity,
     QuantityError,
@@ -93,10 +92,10 @@ class ScpiDriver(VisaDriver):
         )
 
     async def check_errors(self, after: str) -> None:
-        """Raise a fault naming the errors the instrument queued for `after`."""
+        """Raise a refusal naming the errors the instrument queued for `after`."""
         found = await self.errors()
         if found:
-            raise self.fault(
+            raise self.refuse(
                 f"the instrument refused {after}: {'; '.join(found)}",
                 command="SYST:ERR?",
                 reply=found[0],
@@ -105,11 +104,6 @@ class ScpiDriver(VisaDriver):
     def quantity(self, magnitude: float, unit: str) -> Quantity:
         q: Quantity = registry().Quantity(magnitude, unit)
         return q
-
-    def refuse(self, message: str, *, command: str, reply: str) -> DeviceReplyError:
-        """An error for a reply that is valid but unusable (an overload, a value in the
-        wrong function): the instrument works, so it is not marked faulty and reconnected."""
-        return DeviceReplyError(self.name, message, command=command, reply=reply)
 
 
 async def warn_of_queued_errors(instrument: ScpiDriver, context: ProcessContext[Any]) -> None:

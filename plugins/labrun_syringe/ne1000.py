@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
@@ -43,6 +44,8 @@ _DISPENSED = re.compile(
 _RATE = re.compile(r"(?P<value>[0-9]*\.?[0-9]+)(?P<units>MM|MH|UM|UH)")
 _UNITS = {u.code: u.unit for u in (*number.VOLUME_UNITS, *number.RATE_UNITS)}
 _ML_PER_UNIT = {"ML": 1.0, "UL": 1e-3}
+# The values one DIS answers.
+_FROM_DIS = frozenset({"status", "infused", "withdrawn"})
 
 
 class Direction(StrEnum):
@@ -96,6 +99,12 @@ class Dispensed:
     @property
     def state(self) -> str:
         return STATUSES[self.status]
+
+    def value(self, name: str) -> Any:
+        """The driver's value `name`, one of those DIS answers."""
+        if name == "status":
+            return self.state
+        return self.infused if name == "infused" else self.withdrawn
 
 
 @plugin.driver("ne1000")
@@ -154,15 +163,22 @@ class Ne1000(SerialDriver):
         return reply.data
 
     async def read(self, value: str) -> Any:
-        if value == "status":
-            return (await self.dispensed()).state
-        if value == "infused":
-            return (await self.dispensed()).infused
-        if value == "withdrawn":
-            return (await self.dispensed()).withdrawn
+        if value in _FROM_DIS:
+            return (await self.dispensed()).value(value)
         if value == "rate":
             return await self.rate()
         return await super().read(value)
+
+    async def read_many(self, values: Sequence[str]) -> dict[str, Any]:
+        # One DIS for the status and both counters: they are polled together.
+        dispensed = await self.dispensed() if _FROM_DIS.intersection(values) else None
+        found: dict[str, Any] = {}
+        for value in values:
+            if dispensed is not None and value in _FROM_DIS:
+                found[value] = dispensed.value(value)
+            else:
+                found[value] = await self.read(value)
+        return found
 
     async def write(self, value: str, setting: Any) -> None:
         if value != "rate":
@@ -240,8 +256,9 @@ class Ne1000(SerialDriver):
     # The wire.
 
     async def command(self, text: str) -> Reply:
-        """Send `text` (without address) and return the reply; an alarm or an error in
-        it is raised as a device fault."""
+        """Send `text` (without address) and return the reply; an alarm in it is raised
+        as a device fault, an error (`?OOR`, `?NA`...) as a refusal, which leaves the pump
+        available: it answered as it should."""
         reply = await self._exchange(text)
         self._check(text, reply)
         return reply
@@ -268,7 +285,7 @@ class Ne1000(SerialDriver):
                 reply.alarm_text(), command=self._frame(text), reply=reply.frame, alarm=True
             )
         if reply.error is not None:
-            raise self.fault(
+            raise self.refuse(
                 f"the pump refused {text}: {reply.error_text()}",
                 command=self._frame(text),
                 reply=reply.frame,

@@ -8,9 +8,11 @@ in Opentrons' own driver (which looks for the words `error` and `alarm`).
 What goes wrong, and the error it is:
 - no acknowledgement within the line's timeout: `DeviceTimeout` (from the link);
 - the line drops, mid-command or not: `DeviceDisconnected` (from the link);
-- a reply that cannot be read, an `error` line, a reply where none belongs, or another
-  kind of module answering M115: `DeviceReplyError`;
+- a reply that cannot be read, a reply where none belongs, or another kind of module
+  answering M115: `DeviceReplyError`;
 - an `alarm` line: `DeviceAlarm`;
+- an `error` line: `DeviceRefused`, the module saying no to the command; unlike the others,
+  it leaves the device available, as the module answered properly;
 - a target outside 4-95 °C: `ValueError`, before anything is sent.
 """
 
@@ -146,7 +148,7 @@ class TempModule(SerialDriver):
                     f"the module reports an alarm: {line}", command=command, reply=reply, alarm=True
                 )
             if "error" in line.lower():
-                raise self.fault(
+                raise self.refuse(
                     f"the module refused {gcode}: {line}", command=command, reply=reply
                 )
         return _Exchange(gcode, command, reply, lines)

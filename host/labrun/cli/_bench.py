@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +94,18 @@ def build(
     clock: Clock,
     simulate: bool,
     data_dir: Path | None,
+    only: Collection[str] | None = None,
 ) -> Bench:
+    """The bench of the devices in `only` (all when None); the others of `config` are
+    there for the bench to make safe after a labrun that died with them open."""
     try:
         return Bench.build(
-            config, catalog, clock=clock, simulate=simulate, data_dir=None if simulate else data_dir
+            config,
+            catalog,
+            clock=clock,
+            simulate=simulate,
+            data_dir=None if simulate else data_dir,
+            only=only,
         )
     except BenchError as error:
         raise CommandError("the bench cannot be set up:\n" + "\n".join(error.problems)) from None
@@ -120,6 +128,11 @@ async def opened(
             log(
                 "labrun: the last labrun on this bench did not stop cleanly: "
                 "every device gets its safe state"
+            )
+        for reason in bench.unrecovered.values():
+            log(
+                f"labrun: warning: safe state not applied: {reason}; the next labrun to "
+                "open the bench tries again, see to the instrument meanwhile"
             )
         yield bench
     finally:

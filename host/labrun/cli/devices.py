@@ -17,7 +17,6 @@ from labrun.cli._command import CommandError
 from labrun.clock import RealClock
 from labrun.datadir import DataDirError, data_dir
 from labrun.device.bench import Bench
-from labrun.device.config import HostConfig
 from labrun.device.device import Device, DeviceState
 from labrun.device.errors import DeviceError
 from labrun.quantity import format_quantity, registry
@@ -68,16 +67,15 @@ def run(args: argparse.Namespace) -> int:
             directory = data_dir(args.data_dir)
         except DataDirError as error:
             raise CommandError(str(error)) from None
-    selected = config if only is None else _only(config, only)
     bench = _bench.build(
-        selected, load_plugins(), clock=RealClock(), simulate=args.simulate, data_dir=directory
+        config,
+        load_plugins(),
+        clock=RealClock(),
+        simulate=args.simulate,
+        data_dir=directory,
+        only=only,
     )
     return asyncio.run(_show(bench))
-
-
-def _only(config: HostConfig, names: set[str]) -> HostConfig:
-    devices = {name: device for name, device in config.devices.items() if name in names}
-    return HostConfig(devices=devices, source=config.source, path=config.path)
 
 
 async def _show(bench: Bench) -> int:

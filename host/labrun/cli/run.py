@@ -137,13 +137,17 @@ def bench_for(
         return None
     simulate = bool(args.simulate or getattr(args, "dry_run", False))
     needed = _bench.bench_config(config, protocol, simulate)
-    directory = None
-    if not simulate:
-        try:
-            directory = data_dir(args.data_dir)
-        except DataDirError as error:
-            raise CommandError(str(error)) from None
-    return _bench.build(needed, catalog, clock=clock, simulate=simulate, data_dir=directory)
+    if simulate:
+        return _bench.build(needed, catalog, clock=clock, simulate=True, data_dir=None)
+    try:
+        directory = data_dir(args.data_dir)
+    except DataDirError as error:
+        raise CommandError(str(error)) from None
+    # The whole configuration: after a labrun that died, the bench makes safe the devices
+    # it had open, those this protocol does not use too.
+    return _bench.build(
+        config, catalog, clock=clock, simulate=False, data_dir=directory, only=needed.devices
+    )
 
 
 async def drive(setup: Setup, bench: Bench | None = None) -> int:

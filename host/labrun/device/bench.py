@@ -5,9 +5,12 @@
     async with bench.claimed(["pump"], holder="step 1.0"): ...
     await bench.stop()         # safe state everywhere, then closes
 
-A marker file in the data directory says a host has the bench open. Found at start-up with
-its host gone, it means that host died: every device gets its safe state once connected.
-Found with its host alive, the bench is in use and this start is refused.
+A marker file in the data directory says a host has the bench open, and names its devices.
+Found at start-up with its host gone, it means that host died: every device gets its safe
+state once connected, and so does every device the marker names that this bench does not
+use (opened for that alone, and closed again). Found with its host alive, the bench is in
+use and this start is refused. A bench that stops with devices it could not make safe
+leaves the marker, naming them, for the next start to make them safe.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 from labrun.catalog import PluginCatalog
 from labrun.clock import Clock
 from labrun.device.config import ConfigError, DeviceConfig, HostConfig
-from labrun.device.device import Device, DeviceListener, Reading
+from labrun.device.device import Device, DeviceListener, DeviceState, Reading
 from labrun.device.driver import Driver, SerialDriver, VisaDriver
 from labrun.device.errors import ClaimRefused, DeviceError
 from labrun.device.link import Direction, SerialLink, VisaLink
@@ -50,6 +53,15 @@ class BenchListener:
     state: Callable[[Device], None] | None = None
     value: Callable[[Device, str, Reading], None] | None = None
     frame: Callable[[Device, Direction, bytes | str], None] | None = None
+
+
+@dataclass
+class SafeReport:
+    """What `Bench.safe` did: the devices that took their safe state, and why each other
+    could not, unless that was reported before and the device has not been ready since."""
+
+    applied: list[str] = field(default_factory=list)
+    problems: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,17 +94,27 @@ class Bench:
         data_dir: Path | None = None,
         fanout: _Fanout | None = None,
         resources: ExitStack | None = None,
+        builder: _Builder | None = None,
     ) -> None:
         self.devices = dict(devices)
         self.clock = clock
         self.simulators = dict(simulators or {})
         self.data_dir = data_dir
         self.recovered = False
+        # Devices a labrun that died left, which this bench does not use and could not make
+        # safe at start: why, by name. The marker keeps naming them.
+        self.unrecovered: dict[str, str] = {}
         self._fanout = fanout or _Fanout()
         self._resources = resources or ExitStack()
+        # Builds the configured devices this bench does not use, to recover them.
+        self._builder = builder
         self._holders: dict[str, str] = {}
         self._released = asyncio.Event()
         self._started = False
+        # Devices whose safe state failed and was reported: not reported again until the
+        # device has been ready again, however often a run asks for it meanwhile.
+        self._reported: set[str] = set()
+        self.listen(BenchListener(state=self._state_changed))
 
     @classmethod
     def build(
@@ -112,12 +134,12 @@ class Bench:
         devices: dict[str, Device] = {}
         simulators: dict[str, SimulatorServer] = {}
         resources = ExitStack()
-        builder = _Builder(config, catalog, clock, simulate, fanout, resources)
+        builder = _Builder(config, catalog, clock, simulate, resources)
         for name, device_config in config.devices.items():
             if only is not None and name not in only:
                 continue
             try:
-                device, simulator = builder.build(name, device_config)
+                device, simulator = builder.build(name, device_config, fanout)
             except BenchError as error:
                 problems.extend(error.problems)
                 continue
@@ -134,6 +156,7 @@ class Bench:
             data_dir=data_dir,
             fanout=fanout,
             resources=resources,
+            builder=builder,
         )
 
     def listen(self, listener: BenchListener) -> Callable[[], None]:
@@ -151,7 +174,12 @@ class Bench:
     # Lifecycle.
 
     async def start(self, *, poll: bool = False) -> None:
-        crashed = self._take_marker()
+        left = self._read_marker()
+        others: list[str] = []
+        if left is not None:
+            configured = self._builder.host.devices if self._builder is not None else {}
+            others = sorted(n for n in left if n not in self.devices and n in configured)
+        self._write_marker([*self.devices, *others])
         for simulator in self.simulators.values():
             await simulator.start()
         for name, simulator in self.simulators.items():
@@ -159,45 +187,90 @@ class Bench:
             assert isinstance(link, SerialLink)
             link.url = simulator.url
         self._started = True
-        if crashed:
-            # The last host died with the bench open: whatever it left running is stopped.
+        if left is not None:
+            # The last host died with the bench open: whatever it left running is stopped,
+            # here and on the devices it had open that this bench does not use (`others`).
             self.recovered = True
             for device in self.devices.values():
                 device.safe_pending = True
-        await asyncio.gather(*(device.open(poll=poll) for device in self.devices.values()))
+        await asyncio.gather(
+            *(device.open(poll=poll) for device in self.devices.values()),
+            *(self._recover(name) for name in others),
+        )
+        if others:
+            self._write_marker([*self.devices, *self.unrecovered])
+
+    async def _recover(self, name: str) -> None:
+        """Make safe a device the marker names and this bench does not use: connecting it
+        applies its safe state; then it is closed again."""
+        assert self._builder is not None
+        try:
+            device, simulator = self._builder.build(
+                name, self._builder.host.devices[name], DeviceListener()
+            )
+        except BenchError as error:
+            self.unrecovered[name] = "; ".join(error.problems)
+            return
+        try:
+            if simulator is not None:
+                await simulator.start()
+                device.link.url = simulator.url
+            device.safe_pending = True
+            await device.open()
+            if device.safe_pending:
+                self.unrecovered[name] = device.error or f"device {name}: {device.state}"
+        finally:
+            await device.close()
+            if simulator is not None:
+                await simulator.stop()
 
     async def stop(self) -> dict[str, str]:
         """Safe state on every device, then close everything; returns the problems met,
-        by device."""
-        problems = await self.safe(self.devices)
-        for device in self.devices.values():
-            await device.close()
+        by device, that were not reported before (see `safe`)."""
+        problems = (await self.safe(self.devices)).problems
+        # Closing takes no time on the bench's clock: on a virtual one, the backoff of a
+        # reconnection a failed safe state set off would otherwise end while closing.
+        with self.clock.hold():
+            for device in self.devices.values():
+                await device.close()
         for simulator in self.simulators.values():
             await simulator.stop()
         self._resources.close()
         if self._started:
-            # A device left unsafe keeps the marker: the next start takes it for a crash
-            # and applies the safe states then.
-            if not problems:
+            # A device left unsafe keeps the marker, which names it: the next start takes
+            # it for a crash and applies its safe state then. A device never reached has
+            # none to take.
+            owed = [name for name, device in self.devices.items() if device.safe_pending]
+            if owed or self.unrecovered:
+                self._write_marker([*owed, *self.unrecovered])
+            else:
                 self._drop_marker()
             self._started = False
         return problems
 
-    async def safe(self, names: Collection[str]) -> dict[str, str]:
+    async def safe(self, names: Collection[str]) -> SafeReport:
         """Apply the safe state of each device named; a device that cannot take it now
-        takes it when it reconnects. Returns why, for each device that could not."""
-        problems: dict[str, str] = {}
+        takes it when it reconnects. Why it could not is reported once: asked again while
+        it stays down, the device is in neither list of the report."""
+        report = SafeReport()
         for name in names:
             device = self.devices.get(name)
             if device is None:
                 continue
             try:
                 await device.safe()
-            except DeviceError as error:
-                problems[name] = str(error)
             except Exception as error:  # noqa: BLE001 - a driver's bug must not stop the others
-                problems[name] = f"device {name}: driver error: {type(error).__name__}: {error}"
-        return problems
+                if name not in self._reported:
+                    self._reported.add(name)
+                    report.problems[name] = _problem(name, error)
+            else:
+                report.applied.append(name)
+                self._reported.discard(name)
+        return report
+
+    def _state_changed(self, device: Device) -> None:
+        if device.state is DeviceState.READY:
+            self._reported.discard(device.name)
 
     # Claims.
 
@@ -241,32 +314,45 @@ class Bench:
     def _marker(self) -> Path | None:
         return None if self.data_dir is None else self.data_dir / MARKER
 
-    def _take_marker(self) -> bool:
-        """Write the marker; True when one was left by a host that died."""
+    def _read_marker(self) -> Collection[str] | None:
+        """The devices a marker left by a host that died names (every configured device
+        when it cannot be read); None when there is none. BenchError when its host lives."""
         marker = self._marker()
         if marker is None:
-            return False
-        crashed = False
+            return None
         try:
             previous = json.loads(marker.read_text())
         except FileNotFoundError:
-            previous = None
+            return None
         except (OSError, ValueError):
+            previous = None
+        if not isinstance(previous, dict):
             previous = {}
-        if previous is not None:
-            pid = previous.get("pid") if isinstance(previous, dict) else None
-            if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
-                raise BenchError(
-                    [f"the bench is in use by another labrun (process {pid}); stop it first"]
-                )
-            crashed = True
-        marker.write_text(json.dumps({"pid": os.getpid(), "devices": sorted(self.devices)}))
-        return crashed
+        pid = previous.get("pid")
+        if isinstance(pid, int) and pid != os.getpid() and _alive(pid):
+            raise BenchError(
+                [f"the bench is in use by another labrun (process {pid}); stop it first"]
+            )
+        named = previous.get("devices")
+        if isinstance(named, list) and all(isinstance(name, str) for name in named):
+            return named
+        return [*self.devices, *(self._builder.host.devices if self._builder else ())]
+
+    def _write_marker(self, devices: Collection[str]) -> None:
+        marker = self._marker()
+        if marker is not None:
+            marker.write_text(json.dumps({"pid": os.getpid(), "devices": sorted(set(devices))}))
 
     def _drop_marker(self) -> None:
         marker = self._marker()
         if marker is not None:
             marker.unlink(missing_ok=True)
+
+
+def _problem(device: str, error: Exception) -> str:
+    if isinstance(error, DeviceError):
+        return str(error)
+    return f"device {device}: driver error: {type(error).__name__}: {error}"
 
 
 def _alive(pid: int) -> bool:
@@ -287,10 +373,11 @@ class _Builder:
     catalog: PluginCatalog
     clock: Clock
     simulate: bool
-    fanout: _Fanout
     resources: ExitStack
 
-    def build(self, name: str, config: DeviceConfig) -> tuple[Device, SimulatorServer | None]:
+    def build(
+        self, name: str, config: DeviceConfig, listener: DeviceListener
+    ) -> tuple[Device, SimulatorServer | None]:
         driver_class = self.catalog.driver(config.driver)
         if driver_class is None:
             known = ", ".join(n for n, _ in self.catalog.drivers()) or "none"
@@ -311,7 +398,7 @@ class _Builder:
         else:
             raise BenchError([f"device {name}: driver {config.driver} is neither serial nor VISA"])
         device = Device(
-            name, config.driver, driver, self.clock, listener=self.fanout, io_log=config.io_log
+            name, config.driver, driver, self.clock, listener=listener, io_log=config.io_log
         )
         return device, simulator
 
@@ -342,7 +429,7 @@ class _Builder:
             if simulation is None:
                 raise BenchError([f"device {name}: driver {config.driver} has no simulation"])
             path = self.resources.enter_context(as_file(simulation.file))
-            return VisaLink(name, simulation.resource, f"{path}@sim", settings, self.clock)
+            return simulation.link(name, path, settings, self.clock)
         if config.visa is None:
             raise BenchError([_no_connection(name, "visa")])
         return VisaLink(name, config.visa.resource, config.visa.library, settings, self.clock)

@@ -6,13 +6,16 @@
 A fault (a timeout, a garbled reply, a disconnect, an alarm) marks the device unavailable
 at once, so every later call fails fast with the reason, and starts reconnecting with
 backoff; once the link is back and the instrument identifies itself again, a safe state
-that could not be applied meanwhile is applied, and polling resumes.
+that could not be applied meanwhile is applied, and polling resumes. The backoff runs on
+the bench's clock: in a dry run it is virtual time, as a step's retry backoff is, so that
+a retry after a longer backoff finds the device back there too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -78,6 +81,9 @@ class Device:
         self.error: str | None = None
         self.values: dict[str, Reading] = {}
         self._state = DeviceState.CLOSED
+        # Set while ready: the poller waits on it while the device is down, instead of
+        # spinning, which would also keep a virtual clock from ever reaching the backoff.
+        self._ready = asyncio.Event()
         self._listener = listener or DeviceListener()
         self._backoff = backoff
         self._reconnecting: asyncio.Task[None] | None = None
@@ -85,6 +91,8 @@ class Device:
         self._polling = False
         # A safe state asked for while the device was unavailable, applied on reconnection.
         self.safe_pending = False
+        # Whether its link ever opened: a device never reached was never driven either.
+        self.reached = False
         link = driver.link
         link.on_fault = self._fault
         if io_log:
@@ -112,6 +120,10 @@ class Device:
             return
         assert state in _TRANSITIONS[self._state], f"{self._state} -> {state}"
         self._state = state
+        if state is DeviceState.READY:
+            self._ready.set()
+        else:
+            self._ready.clear()
         self._listener.state_changed(self)
 
     async def open(self, *, poll: bool = False) -> None:
@@ -128,11 +140,14 @@ class Device:
         link.unavailable = None
         await link.close()
         await link.open()
-        await self.driver.connect()
+        self.reached = True
         self.identity = await self.driver.identify()
+        # An owed safe state comes before connect(), which may need a stopped device: a
+        # pump left running refuses a new syringe diameter, and would be left running.
         if self.safe_pending:
             await self.driver.safe_state()
             self.safe_pending = False
+        await self.driver.connect()
         self.error = None
         self._set_state(DeviceState.READY)
         if self._polling and self._poller is None and any(v.poll for v in self.driver.values):
@@ -157,7 +172,7 @@ class Device:
         first, factor, longest = self._backoff
         delay = first
         while self._state is DeviceState.UNAVAILABLE:
-            await asyncio.sleep(delay)
+            await self.clock.sleep(delay)
             if self._state is not DeviceState.UNAVAILABLE:
                 return
             try:
@@ -185,8 +200,11 @@ class Device:
 
     async def safe(self) -> None:
         """Apply the safe state now, or as soon as the device is back; raises DeviceError
-        when it could not be applied now."""
+        when it could not be applied now. A device never reached has none to take, unless
+        it is owed from a labrun that died (`safe_pending` set before it opened)."""
         if self._state is not DeviceState.READY:
+            if not self.reached and not self.safe_pending:
+                raise DeviceUnavailable(self.name, "never reached, so nothing to make safe")
             self.safe_pending = True
             raise DeviceUnavailable(
                 self.name, f"{self._state}: the safe state is applied when it reconnects"
@@ -196,6 +214,7 @@ class Device:
         except DeviceError:
             self.safe_pending = True
             raise
+        self.safe_pending = False
 
     async def read(self, name: str) -> Reading:
         reading = Reading(await self.driver.read(name), self.clock.now())
@@ -203,9 +222,20 @@ class Device:
         self._listener.value_read(self, name, reading)
         return reading
 
+    async def read_values(self, names: Sequence[str]) -> dict[str, Reading]:
+        """Read `names` together, in one exchange for a driver whose instrument answers
+        them in one reply."""
+        values = await self.driver.read_many(names)
+        time = self.clock.now()
+        readings: dict[str, Reading] = {}
+        for name, value in values.items():
+            reading = readings[name] = Reading(value, time)
+            self.values[name] = reading
+            self._listener.value_read(self, name, reading)
+        return readings
+
     async def read_all(self) -> dict[str, Reading]:
-        for value in self.driver.values:
-            await self.read(value.name)
+        await self.read_values([value.name for value in self.driver.values])
         return dict(self.values)
 
     async def _poll(self) -> None:
@@ -213,12 +243,14 @@ class Device:
         loop = asyncio.get_running_loop()
         due = dict.fromkeys(intervals, loop.time())
         while True:
+            await self._ready.wait()
             now = loop.time()
-            for name, interval in intervals.items():
-                if due[name] <= now and self._state is DeviceState.READY:
-                    with contextlib.suppress(DeviceError):
-                        await self.read(name)
-                    due[name] = now + interval
+            names = [name for name, when in due.items() if when <= now]
+            if names:
+                with contextlib.suppress(DeviceError):
+                    await self.read_values(names)
+                for name in names:
+                    due[name] = now + intervals[name]
             # Values poll on real time, also in a dry run: they show a technician the bench.
             await asyncio.sleep(max(0.0, min(due.values()) - loop.time()))
 

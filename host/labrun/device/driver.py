@@ -3,11 +3,13 @@
 A driver never opens a port: the device layer gives it an open link (`self.link`). It
 declares its values (with units, polled or read on demand, writable or not), checks the
 instrument's identity, and knows its safe state. A fault it detects (a garbled reply, an
-alarm) is raised with `self.fault(...)`, which also marks the device unavailable.
+alarm) is raised with `self.fault(...)`, which also marks the device unavailable; a refusal
+(the instrument answers properly that it will not) with `self.refuse(...)`, which does not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -16,9 +18,10 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from labrun.clock import Clock
-from labrun.device.errors import DeviceAlarm, DeviceError, DeviceReplyError
+from labrun.device.errors import DeviceAlarm, DeviceError, DeviceRefused, DeviceReplyError
 from labrun.device.link import Link, SerialLink, SerialSettings, VisaLink, VisaSettings
 from labrun.device.simulator import SerialSimulator
+from labrun.device.visa_physics import PhysicsLink, VisaPhysics
 
 LinkT = TypeVar("LinkT", bound=Link)
 
@@ -41,10 +44,22 @@ class DeviceValue:
 
 @dataclass(frozen=True)
 class VisaSimulation:
-    """A pyvisa-sim file shipped with the plugin, and the resource in it to open."""
+    """A pyvisa-sim file shipped with the plugin, the resource in it to open, and the
+    physics that makes its values follow the clock (built with the run's clock)."""
 
     file: Traversable | Path
     resource: str
+    physics: Callable[[Clock], VisaPhysics] | None = None
+
+    def link(self, device: str, path: Path, settings: VisaSettings, clock: Clock) -> VisaLink:
+        """A link to the simulated instrument, with its physics on `clock`. `path` is the
+        file on disk: `file` itself, or a copy for an instrument of its own (pyvisa keeps
+        one instrument per file path for the life of the process)."""
+        library = f"{path}@sim"
+        if self.physics is None:
+            return VisaLink(device, self.resource, library, settings, clock)
+        physics = self.physics(clock)
+        return PhysicsLink(device, self.resource, library, settings, clock, physics=physics)
 
 
 class Driver(Generic[LinkT]):
@@ -61,7 +76,8 @@ class Driver(Generic[LinkT]):
         self.clock = clock
 
     async def connect(self) -> None:
-        """Prepare the device once its link is open (after every reconnection too)."""
+        """Prepare the device once it has identified itself (after every reconnection
+        too), and after a safe state it was owed."""
 
     async def identify(self) -> str:
         """The instrument's own identity (model, serial number, firmware); raises
@@ -72,11 +88,17 @@ class Driver(Generic[LinkT]):
         """The current value of `value`: a pint quantity for values with a unit."""
         raise self.fault(f"no value named {value!r}")
 
+    async def read_many(self, values: Sequence[str]) -> dict[str, Any]:
+        """The current values of `values`, by name. Override it when one exchange with the
+        instrument answers several values, so that they are read together."""
+        return {value: await self.read(value) for value in values}
+
     async def write(self, value: str, setting: Any) -> None:
         raise self.fault(f"the value {value!r} cannot be written")
 
     async def safe_state(self) -> None:
-        """Bring the device to its declared safe state (stopped, off, deactivated)."""
+        """Bring the device to its declared safe state (stopped, off, deactivated). It must
+        work before `connect()`: after a crash it comes right after `identify()`."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -103,6 +125,18 @@ class Driver(Generic[LinkT]):
         if self.link.on_fault is not None:
             self.link.on_fault(error)
         return error
+
+    def refuse(
+        self,
+        message: str,
+        *,
+        command: bytes | str | None = None,
+        reply: bytes | str | None = None,
+    ) -> DeviceRefused:
+        """The error to raise for a proper reply that says no (a value out of range, a
+        command that does not apply now), or that the step cannot use: the instrument
+        works, so the device stays available."""
+        return DeviceRefused(self.name, message, command=command, reply=reply)
 
 
 class SerialDriver(Driver[SerialLink]):

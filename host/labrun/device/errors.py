@@ -13,8 +13,9 @@ def show(data: bytes | str | None) -> str:
 
 
 class DeviceError(Exception):
-    """A device did not do what it was asked. It fails the step that asked; the device is
-    marked unavailable and reconnected."""
+    """A device did not do what it was asked. It fails the step that asked; a fault (see
+    `Driver.fault`) also marks the device unavailable until it reconnects, a refusal
+    (`DeviceRefused`) does not."""
 
     def __init__(
         self,
@@ -47,6 +48,11 @@ class DeviceDisconnected(DeviceError):
 
 class DeviceReplyError(DeviceError):
     """A reply that is garbled or not what the command calls for."""
+
+
+class DeviceRefused(DeviceReplyError):
+    """The instrument, working as it should, says no: a value out of range, a command that
+    does not apply now. The device stays available: there is nothing to reconnect."""
 
 
 class DeviceAlarm(DeviceError):

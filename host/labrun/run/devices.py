@@ -81,16 +81,16 @@ class RunDevices:
             self.bench.release(names, holder)
 
     async def safe(self, names: Collection[str], why: str) -> None:
-        """Apply the safe state to `names` and say so in the run's diagnostics."""
+        """Apply the safe state to `names` and say so in the run's diagnostics; a device
+        that stays down is warned of once, not at each step and at the end of the run."""
         bench = self.bench
         names = sorted(n for n in names if bench is not None and n in bench.devices)
         if bench is None or not names:
             return
-        problems = await bench.safe(names)
-        done = [n for n in names if n not in problems]
-        if done:
-            self._report("info", f"safe state applied to {', '.join(done)} ({why})")
-        for problem in problems.values():
+        report = await bench.safe(names)
+        if report.applied:
+            self._report("info", f"safe state applied to {', '.join(report.applied)} ({why})")
+        for problem in report.problems.values():
             self._report("warning", f"safe state not applied now: {problem}")
 
     def safe_later(self, names: Collection[str], why: str) -> None:

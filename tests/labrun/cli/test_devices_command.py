@@ -239,9 +239,11 @@ def test_a_device_that_does_not_answer_exits_1(
     assert code == 1
     assert lines[0].startswith(f"lamp  lamp.lamp  unavailable  device lamp: cannot open {port}: ")
     assert lines[1:] == [
-        "labrun: warning: safe state not applied: device lamp: unavailable: the safe state is "
-        "applied when it reconnects"
+        "labrun: warning: safe state not applied: device lamp: never reached, so nothing to "
+        "make safe"
     ]
+    # Nothing for the next labrun to make safe: it does not report an unclean stop.
+    assert not (tmp_path / "data" / MARKER).exists()
 
 
 def test_a_value_that_cannot_be_read_exits_1(
@@ -278,6 +280,88 @@ def test_a_bench_left_open_by_a_labrun_that_died_is_made_safe(
     )
     assert line.received[:2] == [b"ID?", b"OFF"]
     assert not (data / MARKER).exists()
+
+
+def test_a_dead_labrun_s_devices_are_made_safe_by_a_labrun_that_reads_another(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: Line, dead_pid: int
+) -> None:
+    spot = Line()
+    try:
+        data = tmp_path / "data"
+        data.mkdir()
+        (data / MARKER).write_text(json.dumps({"pid": dead_pid, "devices": ["lamp", "spot"]}))
+        config = write(
+            tmp_path,
+            "config.yml",
+            real(line) + f"  spot: {{driver: lamp.lamp, serial: '{spot.url}'}}\n",
+        )
+        code, lines, _ = labrun(capsys, "devices", "read", "lamp", "--config", config)
+        assert code == 0
+        assert lines[1] == "lamp  lamp.lamp  ready  LAMP-1 SN42"
+        # `devices read lamp` opens the lamp alone, and the spot the dead labrun had open.
+        assert spot.received == [b"ID?", b"OFF"]
+        assert not (data / MARKER).exists()
+    finally:
+        spot.close()
+
+
+def test_a_dead_labrun_s_device_that_cannot_be_reached_is_warned_of(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], line: Line, dead_pid: int
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / MARKER).write_text(json.dumps({"pid": dead_pid, "devices": ["lamp", "spot"]}))
+    port = tmp_path / "ttyUSB8"
+    config = write(
+        tmp_path, "config.yml", real(line) + f"  spot: {{driver: lamp.lamp, serial: {port}}}\n"
+    )
+    code, lines, _ = labrun(capsys, "devices", "read", "lamp", "--config", config)
+    assert code == 0
+    assert lines[1].startswith(
+        f"labrun: warning: safe state not applied: device spot: cannot open {port}: "
+    )
+    assert lines[1].endswith(
+        "; the next labrun to open the bench tries again, see to the instrument meanwhile"
+    )
+    assert json.loads((data / MARKER).read_text())["devices"] == ["spot"]
+
+
+class Fading(LampSimulator):
+    """A lamp that answers nothing once it is told to turn on: down for good."""
+
+    dark = False
+
+    def respond(self, command: bytes) -> bytes:
+        self.dark = self.dark or command == b"ON"
+        return b"" if self.dark else super().respond(command)
+
+
+@pytest.fixture
+def fading() -> Iterator[Line]:
+    served = Line(Fading)
+    yield served
+    served.close()
+
+
+def test_a_safe_state_that_cannot_be_applied_is_warned_of_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fading: Line
+) -> None:
+    protocol = write(
+        tmp_path,
+        "shine.yml",
+        SHINE.replace("seconds: 10}", "seconds: 0}\n    on_error: halt"),
+    )
+    config = write(tmp_path, "config.yml", real(fading))
+    code, lines, err = labrun(capsys, "run", protocol, "--config", config)
+    assert code == 1, err
+    warnings = [line for line in lines if "safe state not applied" in line]
+    # The step failed, the run ended, labrun stopped: three times it was tried, once told.
+    assert len(warnings) == 1, lines
+    assert warnings[0].endswith(
+        "warning: safe state not applied now: device lamp: unavailable: the safe state is "
+        "applied when it reconnects"
+    )
+    assert json.loads((tmp_path / "data" / MARKER).read_text())["devices"] == ["lamp"]
 
 
 def test_a_bench_in_use_by_another_labrun_is_left_alone(

@@ -1,6 +1,7 @@
 """The bench: built from the host configuration and the plugins' drivers (every problem
-named), started and stopped (safe states), claims, and the marker that tells a bench left
-open by a labrun that died from one in use."""
+named), started and stopped (safe states, each problem reported once), claims, and the
+marker that tells a bench left open by a labrun that died from one in use, and names the
+devices to make safe."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import asyncio
 import json
 import os
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -23,13 +24,14 @@ from labrun import (
     PluginCatalog,
     SerialDriver,
     SerialLink,
+    SimulatorServer,
     VirtualClock,
     VisaDriver,
     VisaLink,
     VisaSettings,
     VisaSimulation,
 )
-from labrun.device.bench import MARKER, Bench, BenchError, BenchListener
+from labrun.device.bench import MARKER, Bench, BenchError, BenchListener, SafeReport
 from labrun.device.config import parse_config
 from labrun.device.device import DeviceState
 
@@ -261,19 +263,23 @@ async def test_stop_leaves_every_device_safe_then_closes_it(benches: Callable[..
     assert all(device.state is DeviceState.CLOSED for device in bench.devices.values())
 
 
-async def test_a_device_that_cannot_be_reached_does_not_stop_the_bench(
+async def test_a_device_never_reached_does_not_stop_the_bench_and_has_nothing_to_make_safe(
     tmp_path: Path, benches: Callable[..., Bench]
 ) -> None:
     port = tmp_path / "ttyUSB0"
-    bench = benches(f"devices:\n  lamp: {{driver: lamp.lamp, serial: {port}}}\n", simulate=False)
+    bench = benches(
+        f"devices:\n  lamp: {{driver: lamp.lamp, serial: {port}}}\n",
+        simulate=False,
+        data_dir=tmp_path,
+    )
     await bench.start()
     device = bench.device("lamp")
     assert device.state is not DeviceState.READY
     assert device.error is not None
     assert device.error.startswith(f"device lamp: cannot open {port}: ")
-    assert await bench.stop() == {
-        "lamp": "device lamp: unavailable: the safe state is applied when it reconnects"
-    }
+    assert await bench.stop() == {"lamp": "device lamp: never reached, so nothing to make safe"}
+    # This labrun never drove it: the next has nothing to make safe either.
+    assert read_marker(tmp_path) is None
 
 
 async def test_safe_reports_each_device_that_could_not_take_it(
@@ -282,10 +288,32 @@ async def test_safe_reports_each_device_that_could_not_take_it(
     bench = benches(TWO_LAMPS)
     await bench.start()
     bench.simulators["spot"].silence()
-    assert await bench.safe(["lamp", "spot", "absent"]) == {
-        "spot": "device spot: no reply within 0.3 s (sent 'OFF\\r', got nothing)"
-    }
+    assert await bench.safe(["lamp", "spot", "absent"]) == SafeReport(
+        applied=["lamp"],
+        problems={"spot": "device spot: no reply within 0.3 s (sent 'OFF\\r', got nothing)"},
+    )
     assert simulator(bench, "lamp").received == [b"ID?", b"OFF"]
+
+
+async def test_a_device_that_stays_down_is_reported_once_until_it_is_back(
+    benches: Callable[..., Bench],
+) -> None:
+    bench = benches(TWO_LAMPS)
+    await bench.start()
+    bench.simulators["spot"].silence()
+    first = await bench.safe(["lamp", "spot"])
+    assert list(first.problems) == ["spot"]
+    # Asked again while it is down (the run ending, the bench stopping): not reported again,
+    # and not applied either.
+    assert await bench.safe(["lamp", "spot"]) == SafeReport(applied=["lamp"])
+    spot = bench.device("spot")
+    async with asyncio.timeout(60):
+        await spot.wait_ready()
+    assert not spot.safe_pending
+    # Back, then down again: a new problem, reported.
+    bench.simulators["spot"].silence()
+    assert list((await bench.safe(["spot"])).problems) == ["spot"]
+    assert await bench.stop() == {}
 
 
 async def test_a_driver_bug_in_a_safe_state_does_not_stop_the_others(
@@ -298,9 +326,9 @@ async def test_a_driver_bug_in_a_safe_state_does_not_stop_the_others(
         raise KeyError("relay")
 
     monkeypatch.setattr(bench.device("lamp").driver, "safe_state", broken)
-    assert await bench.safe(["lamp", "spot"]) == {
-        "lamp": "device lamp: driver error: KeyError: 'relay'"
-    }
+    assert await bench.safe(["lamp", "spot"]) == SafeReport(
+        applied=["spot"], problems={"lamp": "device lamp: driver error: KeyError: 'relay'"}
+    )
     assert simulator(bench, "spot").received == [b"ID?", b"OFF"]
 
 
@@ -517,5 +545,101 @@ async def test_a_device_left_unsafe_at_stop_keeps_the_marker_for_the_next_start(
     bench.simulators["spot"].silence()
     problems = await bench.stop()
     assert list(problems) == ["spot"]
-    # The next start finds it, the process that wrote it being over, and makes all safe.
+    # The next start finds it, the process that wrote it being over, and makes spot safe.
+    assert read_marker(tmp_path) == {"pid": os.getpid(), "devices": ["spot"]}
+
+
+async def test_closing_the_bench_takes_no_time_on_its_clock(
+    tmp_path: Path, benches: Callable[..., Bench], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bench = benches(TWO_LAMPS, data_dir=tmp_path)
+    await bench.start()
+    link = bench.device("lamp").link
+    close = link.close
+
+    async def slow_close() -> None:
+        # Long enough, in real time, for the virtual clock to reach spot's backoff.
+        await asyncio.sleep(0.2)
+        await close()
+
+    monkeypatch.setattr(link, "close", slow_close)
+    bench.simulators["spot"].silence()
+    assert list(await bench.stop()) == ["spot"]
+    # spot's reconnection did not happen while the lamp closed: its safe state is owed.
+    assert simulator(bench, "spot").received == [b"ID?", b"OFF"]
+    assert read_marker(tmp_path) == {"pid": os.getpid(), "devices": ["spot"]}
+
+
+Serve = Callable[[], Awaitable[SimulatorServer]]
+
+
+@pytest.fixture
+async def lines() -> AsyncIterator[Serve]:
+    """`await lines()`: a lamp on a TCP port, which a bench reaches as a real instrument."""
+    servers: list[SimulatorServer] = []
+
+    async def serve() -> SimulatorServer:
+        server = SimulatorServer(LampSimulator(VirtualClock()), line="tcp")
+        await server.start()
+        servers.append(server)
+        return server
+
+    yield serve
+    for server in servers:
+        await server.stop()
+
+
+def on_lines(**ports: str) -> str:
+    return "devices:\n" + "".join(
+        f"  {name}: {{driver: lamp.lamp, serial: '{port}'}}\n" for name, port in ports.items()
+    )
+
+
+async def test_a_dead_labrun_s_devices_this_bench_does_not_use_are_made_safe_too(
+    tmp_path: Path, benches: Callable[..., Bench], lines: Serve, dead_pid: int
+) -> None:
+    lamp, spot, other = await lines(), await lines(), await lines()
+    write_marker(tmp_path, json.dumps({"pid": dead_pid, "devices": ["lamp", "spot", "gone"]}))
+    config = on_lines(lamp=lamp.url, spot=spot.url, other=other.url)
+    bench = benches(config, simulate=False, data_dir=tmp_path, only={"lamp"})
+    await bench.start()
+    assert bench.recovered
+    assert list(bench.devices) == ["lamp"]
+    assert lamp.received == [b"ID?", b"OFF"]
+    # Not on this bench, but named by the marker: connected, made safe, and closed again.
+    assert spot.received == [b"ID?", b"OFF"]
+    # Not named (other), or no longer configured (gone): left alone.
+    assert other.received == []
+    assert bench.unrecovered == {}
+    assert read_marker(tmp_path) == {"pid": os.getpid(), "devices": ["lamp"]}
+    assert await bench.stop() == {}
+    assert read_marker(tmp_path) is None
+
+
+async def test_an_unreadable_marker_makes_every_configured_device_safe(
+    tmp_path: Path, benches: Callable[..., Bench], lines: Serve
+) -> None:
+    lamp, spot = await lines(), await lines()
+    write_marker(tmp_path, "{truncated")
+    bench = benches(
+        on_lines(lamp=lamp.url, spot=spot.url), simulate=False, data_dir=tmp_path, only={"lamp"}
+    )
+    await bench.start()
+    assert (lamp.received, spot.received) == ([b"ID?", b"OFF"], [b"ID?", b"OFF"])
+
+
+async def test_a_dead_labrun_s_device_that_cannot_be_reached_stays_in_the_marker(
+    tmp_path: Path, benches: Callable[..., Bench], lines: Serve, dead_pid: int
+) -> None:
+    lamp = await lines()
+    port = tmp_path / "ttyUSB9"
+    write_marker(tmp_path, json.dumps({"pid": dead_pid, "devices": ["lamp", "spot"]}))
+    config = on_lines(lamp=lamp.url, spot=str(port))
+    bench = benches(config, simulate=False, data_dir=tmp_path, only={"lamp"})
+    await bench.start()
+    assert list(bench.unrecovered) == ["spot"]
+    assert bench.unrecovered["spot"].startswith(f"device spot: cannot open {port}: ")
     assert read_marker(tmp_path) == {"pid": os.getpid(), "devices": ["lamp", "spot"]}
+    assert await bench.stop() == {}
+    # The next start tries again.
+    assert read_marker(tmp_path) == {"pid": os.getpid(), "devices": ["spot"]}

@@ -1,13 +1,14 @@
 """A device's lifecycle: connecting, ready, unavailable after a fault (every call then fails
-fast), reconnected with backoff, and values and safe states that resume once it is back."""
+fast) but not after a refusal, reconnected with backoff on its clock, values read together
+and safe states that resume once it is back, and a device never reached, with none to take."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 import pytest
 from lamp import SETTINGS, Lamp, LampOptions, LampSimulator
@@ -17,12 +18,14 @@ from labrun import (
     DeviceDisconnected,
     DeviceTimeout,
     DeviceUnavailable,
+    DeviceValue,
     SerialLink,
     SimulatorServer,
     VirtualClock,
     registry,
 )
 from labrun.device.device import Device, DeviceListener, DeviceState, Reading
+from labrun.device.errors import DeviceRefused
 from labrun.device.link import Direction
 
 # Short, so that reconnections in these tests take milliseconds.
@@ -49,8 +52,8 @@ class Heard(DeviceListener):
         self.frames.append((direction, data))
 
     async def until(self, condition: Callable[[], bool]) -> None:
-        # Reconnections and polling run on real time: the guard turns a broken rule into a
-        # failure instead of a hang, and no assertion depends on how long it takes.
+        # Polling runs on real time: the guard turns a broken rule into a failure instead
+        # of a hang, and no assertion depends on how long it takes.
         async with asyncio.timeout(GUARD):
             while not condition():
                 self.changed.clear()
@@ -83,21 +86,38 @@ def line(request: pytest.FixtureRequest) -> Literal["pty", "tcp"]:
     return cast(Literal["pty", "tcp"], request.param)
 
 
+class TwoPolled(Lamp):
+    """A lamp that polls both its values, and records how they are asked for."""
+
+    values = (DeviceValue("on", poll=0.02), DeviceValue("level", unit="W", poll=0.02))
+    asked: ClassVar[list[list[str]]]
+
+    async def read_many(self, values: Sequence[str]) -> dict[str, Any]:
+        self.asked.append(list(values))
+        return await super().read_many(values)
+
+
 @pytest.fixture
 async def make(line: Literal["pty", "tcp"]) -> AsyncIterator[Make]:
-    """`await make(url=None, io_log=False)`: a lamp device on a simulator, not opened."""
+    """`await make(url=None, io_log=False, backoff=BACKOFF, driver=Lamp)`: a lamp device on
+    a simulator, not opened."""
     made: list[Rig] = []
 
-    async def build(url: str | None = None, io_log: bool = False) -> Rig:
+    async def build(
+        url: str | None = None,
+        io_log: bool = False,
+        backoff: tuple[float, float, float] = BACKOFF,
+        driver_class: type[Lamp] = Lamp,
+    ) -> Rig:
         clock = VirtualClock()
         simulator = LampSimulator(clock)
         server = SimulatorServer(simulator, line=line, name="lamp")
         await server.start()
         link = SerialLink("lamp", url or server.url, SETTINGS, clock)
-        driver = Lamp("lamp", LampOptions(), link, clock)
+        driver = driver_class("lamp", LampOptions(), link, clock)
         heard = Heard()
         device = Device(
-            "lamp", "lamp.lamp", driver, clock, listener=heard, io_log=io_log, backoff=BACKOFF
+            "lamp", "lamp.lamp", driver, clock, listener=heard, io_log=io_log, backoff=backoff
         )
         made.append(Rig(clock, server, simulator, device, heard))
         return made[-1]
@@ -172,6 +192,30 @@ async def test_after_a_fault_the_device_reconnects_and_values_resume(rig: Rig) -
     assert rig.device.error is None
     assert (await rig.device.read("level")).value == registry().Quantity(10.0, "W")
     assert rig.simulator.received == [b"ID?", b"LVL?", b"ID?", b"LVL?"]
+
+
+async def test_the_reconnection_backoff_is_waited_on_the_devices_clock(make: Make) -> None:
+    # Ten minutes: in real time the guard would end the test long before.
+    rig = await make(backoff=(600.0, 2.0, 600.0))
+    await rig.device.open()
+    rig.server.silence()
+    with pytest.raises(DeviceTimeout):
+        await rig.device.read("level")
+    await ready(rig.device)
+    # Replies take no virtual time: what passed is the backoff.
+    assert rig.clock.monotonic() == 600.0
+
+
+async def test_a_refusal_fails_the_call_and_leaves_the_device_ready(rig: Rig) -> None:
+    async def turn_on_refused() -> None:
+        reply = await rig.driver.link.exchange(b"ON\r", until=b"\n")
+        raise rig.driver.refuse("the lamp will not", command=b"ON\r", reply=reply)
+
+    with pytest.raises(DeviceRefused):
+        await turn_on_refused()
+    assert rig.device.state is DeviceState.READY
+    assert rig.device.error is None
+    assert (await rig.device.read("on")).value is True
 
 
 async def test_a_pulled_cable_is_reconnected_through_the_same_port(rig: Rig) -> None:
@@ -265,6 +309,54 @@ def plug(port: Path, target: str) -> None:
     port.symlink_to(target)
 
 
+@pytest.mark.parametrize("line", ["pty"])
+async def test_a_device_never_reached_has_no_safe_state_to_take(make: Make, tmp_path: Path) -> None:
+    rig = await make(url=str(tmp_path / "ttyUSB0"))
+    await rig.device.open()
+    assert not rig.device.reached
+    with pytest.raises(DeviceUnavailable) as raised:
+        await rig.device.safe()
+    assert str(raised.value) == "device lamp: never reached, so nothing to make safe"
+    assert not rig.device.safe_pending
+
+
+@pytest.mark.parametrize("line", ["pty"])
+async def test_a_device_never_reached_still_owes_a_safe_state_left_from_a_crash(
+    make: Make, tmp_path: Path
+) -> None:
+    rig = await make(url=str(tmp_path / "ttyUSB0"))
+    rig.device.safe_pending = True
+    await rig.device.open()
+    with pytest.raises(DeviceUnavailable) as raised:
+        await rig.device.safe()
+    assert str(raised.value) == (
+        "device lamp: unavailable: the safe state is applied when it reconnects"
+    )
+    assert rig.device.safe_pending
+
+
+class Fussy(Lamp):
+    """A lamp that cannot be prepared while it shines, as a running pump refuses a new
+    syringe diameter."""
+
+    async def connect(self) -> None:
+        if await self.ask("ON?") == "1":
+            raise self.fault("cannot prepare a lamp that is on")
+
+
+async def test_a_safe_state_owed_from_a_crash_comes_before_the_driver_prepares_the_device(
+    make: Make,
+) -> None:
+    rig = await make(driver_class=Fussy)
+    rig.simulator.on = True
+    rig.device.safe_pending = True
+    await rig.device.open()
+    assert rig.device.state is DeviceState.READY, rig.device.error
+    assert rig.simulator.received == [b"ID?", b"OFF", b"ON?"]
+    assert not rig.simulator.on
+    assert not rig.device.safe_pending
+
+
 async def test_the_wrong_instrument_leaves_the_device_unavailable(make: Make) -> None:
     rig = await make()
     rig.simulator.identity = b"TOASTER 3000"
@@ -317,6 +409,24 @@ async def test_polling_reads_values_by_itself_and_resumes_after_a_fault(make: Ma
     await ready(rig.device)
     await rig.heard.until(lambda: levels() > before)
     assert rig.heard.values[-1] == ("level", registry().Quantity(42.0, "W"))
+
+
+async def test_values_due_together_are_asked_of_the_driver_together(make: Make) -> None:
+    TwoPolled.asked = []
+    rig = await make(driver_class=TwoPolled)
+    await rig.device.open(poll=True)
+    await rig.heard.until(lambda: len(rig.heard.values) >= 2)
+    assert TwoPolled.asked[0] == ["on", "level"]
+    assert [name for name, _ in rig.heard.values[:2]] == ["on", "level"]
+
+
+async def test_read_all_asks_for_every_value_at_once(make: Make) -> None:
+    TwoPolled.asked = []
+    rig = await make(driver_class=TwoPolled)
+    await rig.device.open()
+    readings = await rig.device.read_all()
+    assert TwoPolled.asked == [["on", "level"]]
+    assert readings["on"].time == readings["level"].time == rig.clock.now()
 
 
 async def test_the_io_log_sees_every_frame(make: Make) -> None:

@@ -22,7 +22,7 @@ from labrun import (
     StepState,
     VirtualClock,
 )
-from labrun.device.errors import show
+from labrun.device.errors import DeviceRefused, show
 from labrun.device.ref import device_fields
 from labrun.testing import run_process
 
@@ -109,6 +109,30 @@ def test_a_fault_tells_the_links_listener_and_is_returned_to_raise(lamp: Lamp) -
     assert type(alarm) is DeviceAlarm
     assert heard == [error, alarm]
     assert str(error) == "device lamp: garbled (sent 'LVL?\\r', got '#\\n')"
+
+
+def test_a_refusal_is_returned_to_raise_without_telling_the_links_listener(lamp: Lamp) -> None:
+    heard: list[DeviceError] = []
+    lamp.link.on_fault = heard.append
+    error = lamp.refuse("out of range", command=b"LVL 900\r", reply=b"ERR\n")
+    assert type(error) is DeviceRefused
+    assert isinstance(error, DeviceReplyError)
+    assert heard == []
+    assert str(error) == "device lamp: out of range (sent 'LVL 900\\r', got 'ERR\\n')"
+
+
+async def test_many_values_are_read_one_by_one_unless_the_driver_says_otherwise(
+    lamp: Lamp,
+) -> None:
+    read: list[str] = []
+
+    async def level_or_on(value: str) -> object:
+        read.append(value)
+        return len(read)
+
+    lamp.read = level_or_on  # type: ignore[method-assign]
+    assert await lamp.read_many(["level", "on"]) == {"level": 1, "on": 2}
+    assert read == ["level", "on"]
 
 
 async def test_an_undeclared_value_cannot_be_read_or_written(lamp: Lamp) -> None:

@@ -1,14 +1,17 @@
 """A bench of simulated SCPI instruments, and a fake link for scripted replies.
 
-`bench.open(Driver)` opens the driver's own pyvisa-sim file through a real VisaLink, on a
-copy of the file: pyvisa keeps one simulated library, and so one instrument state, per
-file path for the life of the process, and each test wants a fresh instrument.
+`bench.open(Driver)` opens the driver's own pyvisa-sim file through a real VisaLink, with
+the plugin's physics on the bench's virtual clock, as `--simulate` opens it; `physics=False`
+opens the file's table alone, for tests that choose the readings. It opens a copy of the
+file: pyvisa keeps one simulated library, and so one instrument state, per file path for
+the life of the process, and each test wants a fresh instrument.
 """
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,7 @@ class Bench:
         resource: str | None = None,
         reply_timeout: float = 0.3,
         options: Mapping[str, Any] | None = None,
+        physics: bool = True,
     ) -> Any:
         """The driver on its simulated instrument, connected; `edit` changes the
         simulation file (as parsed YAML) first."""
@@ -51,7 +55,12 @@ class Bench:
         assert simulation is not None
         file = self.copy(Path(str(simulation.file)), name, edit)
         settings = driver.visa.model_copy(update={"timeout": reply_timeout})
-        link = VisaLink(name, resource or simulation.resource, f"{file}@sim", settings, self.clock)
+        simulation = replace(
+            simulation,
+            resource=resource or simulation.resource,
+            physics=simulation.physics if physics else None,
+        )
+        link = simulation.link(name, file, settings, self.clock)
         self.io[name] = []
         self.faults[name] = []
         link.on_io = lambda _, direction, data: self.io[name].append((direction, str(data)))

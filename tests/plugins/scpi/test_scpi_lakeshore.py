@@ -1,8 +1,9 @@
 """The Lake Shore 336 driver and `scpi.lakeshore_setpoint` on pyvisa-sim.
 
-The shipped simulation always reads 300 K. Tests of the wait that need the temperature to
-move use a copy of it with one extra, simulator-only command, `SIM:KRDG <input>,<K>`,
-sent at a chosen virtual time while the step runs.
+These tests open the simulation file's table alone, without the plugin's physics (which
+test_scpi_cryostat.py tests): it always reads 300 K. Tests of the wait that need the
+temperature to move use a copy of it with one extra, simulator-only command,
+`SIM:KRDG <input>,<K>`, sent at a chosen virtual time while the step runs.
 """
 
 import asyncio
@@ -27,6 +28,12 @@ SETPOINT = plugin.processes["lakeshore_setpoint"]
 Q = registry().Quantity
 CONFIGURE = ["RAMP 1,0,0", "SETP 1,300.0", "SETP? 1"]
 POLL = ["KRDG? A", "RAMPST? 1"]
+
+
+async def table(bench: Bench, **options: Any) -> LakeShore336:
+    """The controller on the file's table alone: the readings are the test's to choose."""
+    controller: LakeShore336 = await bench.open(LakeShore336, "ls", physics=False, **options)
+    return controller
 
 
 def movable(document: dict[str, Any]) -> None:
@@ -61,14 +68,14 @@ async def settle(
 
 
 async def test_connect_learns_the_control_loop(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     assert bench.sent("ls") == ["OUTMODE? 1", "INTYPE? A"]
     assert controller.input == "A"
     assert await controller.identify() == "LSCI,MODEL336,LSA1234,2.9"
 
 
 async def test_output_2_is_controlled_by_input_b(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls", options={"output": 2})
+    controller = await table(bench, options={"output": 2})
     assert bench.sent("ls") == ["OUTMODE? 2", "INTYPE? B"]
     await controller.set_heater_range(1)
     assert await bench.ask("RANGE? 2", "ls") == "1"
@@ -76,7 +83,7 @@ async def test_output_2_is_controlled_by_input_b(bench: Bench) -> None:
 
 
 async def test_a_reading_at_the_setpoint_is_stable_after_the_hold(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     bench.forget("ls")
     run = await settle(bench, controller, setpoint="300 K", hold="1 min", poll="10 s")
     assert run.state is StepState.COMPLETED
@@ -98,7 +105,7 @@ async def test_a_reading_at_the_setpoint_is_stable_after_the_hold(bench: Bench) 
 
 
 async def test_setpoint_ramp_and_range_without_waiting(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     bench.forget("ls")
     run = await settle(
         bench, controller, setpoint="-196 degC", ramp="2 K/min", heater_range=3, wait=False
@@ -113,7 +120,7 @@ async def test_setpoint_ramp_and_range_without_waiting(bench: Bench) -> None:
 
 
 async def test_a_temperature_that_never_comes_fails_at_the_timeout(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     run = await settle(bench, controller, setpoint="77 K", heater_range=3, timeout="10 min")
     assert run.state is StepState.FAILED
     assert run.elapsed == 600
@@ -122,7 +129,7 @@ async def test_a_temperature_that_never_comes_fails_at_the_timeout(bench: Bench)
 
 
 async def test_the_wait_ends_a_hold_after_the_temperature_arrives(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls", edit=movable)
+    controller = await table(bench, edit=movable)
     move(bench, 120.5, 77.05)
     run = await settle(bench, controller, setpoint="77 K", heater_range=3, hold="1 min")
     assert run.state is StepState.COMPLETED
@@ -131,7 +138,7 @@ async def test_the_wait_ends_a_hold_after_the_temperature_arrives(bench: Bench) 
 
 
 async def test_leaving_the_tolerance_starts_the_hold_over(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls", edit=movable)
+    controller = await table(bench, edit=movable)
     move(bench, 120.5, 77.05)
     move(bench, 150.5, 77.5)
     move(bench, 200.5, 76.95)
@@ -147,7 +154,7 @@ async def test_while_ramping_the_temperature_is_not_stable(bench: Bench) -> None
     def ramping(document: dict[str, Any]) -> None:
         device(document)["channels"]["outputs"]["properties"]["ramping"]["default"] = 1
 
-    controller = await bench.open(LakeShore336, "ls", edit=ramping)
+    controller = await table(bench, edit=ramping)
     run = await settle(bench, controller, setpoint="300 K", ramp="1 K/min", timeout="5 min")
     assert run.state is StepState.FAILED
     assert run.error == (
@@ -156,7 +163,7 @@ async def test_while_ramping_the_temperature_is_not_stable(bench: Bench) -> None
 
 
 async def test_with_a_ramp_the_remaining_time_follows_the_distance(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls", edit=movable)
+    controller = await table(bench, edit=movable)
     move(bench, 60.5, 77.0)
     run = await settle(bench, controller, setpoint="77 K", ramp="1 K/min", hold="1 min")
     assert run.state is StepState.COMPLETED
@@ -165,7 +172,7 @@ async def test_with_a_ramp_the_remaining_time_follows_the_distance(bench: Bench)
 
 
 async def test_a_pause_holds_the_wait_and_the_hold_starts_over(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     await controller.set_heater_range(2)
     # The engine applies the safe state while paused: every heater off.
     later(bench, 35, controller.safe_state)
@@ -188,7 +195,7 @@ async def test_a_pause_holds_the_wait_and_the_hold_starts_over(bench: Bench) -> 
 
 
 async def test_a_restart_from_a_point_restores_its_heater_range(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     bench.forget("ls")
     run = await run_process(
         SETPOINT,
@@ -203,7 +210,7 @@ async def test_a_restart_from_a_point_restores_its_heater_range(bench: Bench) ->
 
 @pytest.mark.parametrize("point", [{"heater_range": 9}, "garbage", {"heater_range": True}])
 async def test_a_bad_point_warns_and_leaves_the_range(bench: Bench, point: Any) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     bench.forget("ls")
     run = await run_process(
         SETPOINT,
@@ -218,7 +225,7 @@ async def test_a_bad_point_warns_and_leaves_the_range(bench: Bench, point: Any) 
 
 
 async def test_a_setpoint_the_controller_refuses_fails_the_step(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     run = await settle(bench, controller, setpoint="2000 K")
     assert run.state is StepState.FAILED
     assert run.error == (
@@ -229,7 +236,7 @@ async def test_a_setpoint_the_controller_refuses_fails_the_step(bench: Bench) ->
 
 
 async def test_setpoints_go_in_celsius_when_the_input_prefers_celsius(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     await controller.send("INTYPE A,1,0,1,0,2")
     await controller.connect()
     await controller.set_setpoint(Q(77.15, "K"))
@@ -238,7 +245,7 @@ async def test_setpoints_go_in_celsius_when_the_input_prefers_celsius(bench: Ben
 
 
 async def test_safe_state_turns_every_heater_off(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
     await controller.set_heater_range(3)
     await controller.send("RANGE 2,2")
     await controller.safe_state()
@@ -250,7 +257,7 @@ async def test_a_garbled_reading_fails_the_wait(bench: Bench) -> None:
         inputs = device(document)["channels"]["inputs"]["properties"]
         inputs["temperature"]["getter"]["r"] = "T.OVER"
 
-    controller = await bench.open(LakeShore336, "ls", edit=garble)
+    controller = await table(bench, edit=garble)
     run = await settle(bench, controller, setpoint="300 K")
     assert run.state is StepState.FAILED
     assert run.error == "device ls: the reply is not a number (sent 'KRDG? A', got 'T.OVER')"
@@ -261,7 +268,7 @@ async def test_a_query_left_unanswered_fails_the_wait(bench: Bench) -> None:
     def no_ramp_status(document: dict[str, Any]) -> None:
         del device(document)["channels"]["outputs"]["properties"]["ramping"]
 
-    controller = await bench.open(LakeShore336, "ls", edit=no_ramp_status)
+    controller = await table(bench, edit=no_ramp_status)
     run = await settle(bench, controller, setpoint="300 K")
     assert run.state is StepState.FAILED
     assert run.error == "device ls: no reply within 0.3 s (sent 'RAMPST? 1', got nothing)"
@@ -270,7 +277,7 @@ async def test_a_query_left_unanswered_fails_the_wait(bench: Bench) -> None:
 
 
 async def test_a_cable_pulled_during_the_wait_fails_it(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls")
+    controller = await table(bench)
 
     async def pull() -> None:
         bench.links["ls"]._instrument.close()
@@ -287,7 +294,7 @@ async def test_a_cable_pulled_during_the_wait_fails_it(bench: Bench) -> None:
 
 
 async def test_the_ethernet_resource_of_the_simulation_works_too(bench: Bench) -> None:
-    controller = await bench.open(LakeShore336, "ls", resource="TCPIP0::192.168.0.12::7777::SOCKET")
+    controller = await table(bench, resource="TCPIP0::192.168.0.12::7777::SOCKET")
     assert await controller.temperature() == Q(300, "K")
 
 

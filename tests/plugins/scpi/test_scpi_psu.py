@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 from scpi_bench import Bench, device
 
-from labrun import DeviceAlarm, DeviceDisconnected, DeviceReplyError, StepState, registry
+from labrun import DeviceAlarm, DeviceDisconnected, DeviceRefused, StepState, registry
 from labrun.testing import run_process
 from labrun_scpi import ScpiPowerSupply, plugin
 
@@ -89,19 +89,22 @@ async def test_values(bench: Bench) -> None:
     assert await psu.read("voltage") == Q(5, "V")
     assert await psu.read("current") == Q(2, "A")
     assert await psu.read("output") is True
-    # The simulation has no load: it measures nothing.
-    assert await psu.read("measured_voltage") == Q(0, "V")
-    assert await psu.read("measured_current") == Q(0, "A")
+    # The simulated output drives 100 ohms (test_scpi_load.py).
+    assert await psu.read("measured_voltage") == Q(5, "V")
+    assert await psu.read("measured_current") == Q(0.05, "A")
     assert {v.name for v in psu.values if v.writable} == {"voltage", "current", "output"}
     assert {v.name for v in psu.values if v.poll} == {"measured_voltage", "measured_current"}
 
 
-async def test_a_value_written_out_of_range_is_a_fault(bench: Bench) -> None:
+async def test_a_value_written_out_of_range_is_refused_and_the_device_stays_up(
+    bench: Bench,
+) -> None:
     psu = await bench.open(ScpiPowerSupply)
-    with pytest.raises(DeviceReplyError) as caught:
+    with pytest.raises(DeviceRefused) as caught:
         await psu.write("current", "10 A")
     assert caught.value.message == 'the instrument refused CURR 10.0: -113,"Undefined header"'
-    assert bench.faults["device"] == [caught.value]
+    # A refusal is the instrument working: no fault, so the device is not taken down.
+    assert bench.faults["device"] == []
 
 
 async def test_safe_state_turns_the_output_off(bench: Bench) -> None:

@@ -12,11 +12,13 @@ from syringe_bench import Bench, OpenBench, scripted
 
 from labrun import (
     DeviceAlarm,
+    DeviceError,
     DeviceReplyError,
     DeviceValue,
     SerialDriver,
     parse_quantity,
 )
+from labrun.device.errors import DeviceRefused
 from labrun_syringe import Direction, Ne1000, Ne1000Options, Ne1000Simulator, plugin
 
 OK = b"\x0200S\x03"
@@ -217,13 +219,16 @@ async def test_an_alarm_is_a_device_alarm(open_bench: OpenBench, letter: str, me
         ("IGN", "the pump ignored the command (?IGN)"),
     ],
 )
-async def test_an_error_reply_is_a_reply_error(
+async def test_an_error_reply_is_a_refusal_that_leaves_the_pump_available(
     open_bench: OpenBench, code: str, meaning: str
 ) -> None:
     bench = await open_bench(scripted(OK, frame(f"00S?{code}")))
-    with pytest.raises(DeviceReplyError) as raised:
+    faults: list[DeviceError] = []
+    bench.link.on_fault = faults.append
+    with pytest.raises(DeviceRefused) as raised:
         await bench.driver.set_rate(parse_quantity("5 ul/min"))
-    assert type(raised.value) is DeviceReplyError
+    # The pump answered as it should: nothing to reconnect.
+    assert faults == []
     assert str(raised.value) == (
         f"device pump: the pump refused RAT5.000UM: {meaning} "
         f"(sent '0RAT5.000UM\\r', got '\\x0200S?{code}\\x03')"
@@ -243,8 +248,11 @@ async def test_a_garbled_reply_is_a_reply_error(
     open_bench: OpenBench, reply: bytes, reason: str
 ) -> None:
     bench = await open_bench(scripted(OK, reply))
+    faults: list[DeviceError] = []
+    bench.link.on_fault = faults.append
     with pytest.raises(DeviceReplyError) as raised:
         await bench.driver.run()
+    assert faults == [raised.value]
     assert str(raised.value) == (
         f"device pump: garbled reply: {reason} (sent '0RUN\\r', got {reply.decode('latin-1')!r})"
     )
@@ -321,6 +329,22 @@ async def test_values_are_read_from_dis_and_rat(open_bench: OpenBench) -> None:
     assert rate.units == parse_quantity("1 ml/min").units
     assert rate.magnitude == pytest.approx(0.005)
     assert bench.sent[1:] == [b"0DIS\r"] * 4 + [b"0RAT\r"]
+
+
+async def test_status_and_counters_read_together_take_one_dis(open_bench: OpenBench) -> None:
+    bench = await open_bench(scripted(OK, frame("00WI1.500W0.250ML"), frame("00S5.000UM")))
+    values = await bench.driver.read_many(["status", "infused", "withdrawn", "rate"])
+    assert values["status"] == "withdrawing"
+    assert values["infused"] == parse_quantity("1.5 ml")
+    assert values["withdrawn"] == parse_quantity("0.25 ml")
+    assert values["rate"].magnitude == pytest.approx(0.005)
+    assert bench.sent[1:] == [b"0DIS\r", b"0RAT\r"]
+
+
+async def test_the_rate_alone_takes_no_dis(open_bench: OpenBench) -> None:
+    bench = await open_bench(scripted(OK, frame("00S5.000UM")))
+    assert list(await bench.driver.read_many(["rate"])) == ["rate"]
+    assert bench.sent[1:] == [b"0RAT\r"]
 
 
 async def test_counters_in_microlitres_are_read_in_millilitres(open_bench: OpenBench) -> None:

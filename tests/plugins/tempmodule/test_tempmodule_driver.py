@@ -17,6 +17,7 @@ from labrun import (
     SerialSimulator,
     registry,
 )
+from labrun.device.errors import DeviceRefused
 from labrun_tempmodule import TempModule, TempModuleSimulator, plugin
 
 ACK = b"ok\r\nok\r\n"
@@ -220,15 +221,16 @@ async def test_a_reply_that_is_not_text_is_garbled(
 # Errors and alarms the module reports
 
 
-async def test_an_error_line_is_a_reply_error_naming_the_command(open_bench: OpenBench) -> None:
+async def test_an_error_line_is_a_refusal_naming_the_command(open_bench: OpenBench) -> None:
     bench = await scripted(open_bench, b"error: M104 target 120 is outside 4-95\r\n\r\n" + ACK)
-    with pytest.raises(DeviceReplyError) as caught:
+    with pytest.raises(DeviceRefused) as caught:
         await bench.module.command("M104 S120")
     assert str(caught.value).startswith(
         "device tm: the module refused M104 S120: error: M104 target 120 is outside 4-95 "
         "(sent 'M104 S120\\r\\n\\r\\n', got "
     )
-    assert type(caught.value) is DeviceReplyError
+    # The module answered as it should: it stays available, nothing to reconnect.
+    assert bench.faults == []
 
 
 @pytest.mark.parametrize("line", [b"alarm: thermistor open circuit", b"ALARM: over temperature"])
