@@ -38,6 +38,8 @@ from labrun_syringe.simulator import Ne1000Simulator
 # alarm told in place of a reply. More than that and the pump is not listening.
 STOP_TRIES = 4
 
+# Infusing, withdrawing, purging.
+_MOVING = frozenset("IWX")
 _DISPENSED = re.compile(
     r"I(?P<infused>[0-9]*\.?[0-9]+)W(?P<withdrawn>[0-9]*\.?[0-9]+)(?P<units>ML|UL)"
 )
@@ -189,6 +191,12 @@ class Ne1000(SerialDriver):
 
     async def safe_state(self) -> None:
         await self.stop()
+
+    async def hold(self) -> None:
+        """The pump of a paused step must not pump on by itself: a pump still moving gets
+        the pump's own pause (one STP), from which the step, resumed, takes over."""
+        if (await self.dispensed()).status in _MOVING:
+            await self.pause()
 
     # What processes use.
 

@@ -140,8 +140,16 @@ class Lamp(SerialDriver):
         await self.turn_off()
 
 
+class Dimmer(Lamp):
+    """A lamp whose hold action turns it off while a step using it is paused."""
+
+    async def hold(self) -> None:
+        await self.turn_off()
+
+
 plugin = Plugin("lamp", description="A lamp, for the device layer's tests.")
 plugin.driver("lamp")(Lamp)
+plugin.driver("dimmer")(Dimmer)
 
 
 class ShineArgs(BaseModel):
@@ -160,6 +168,22 @@ async def shine(data: ShineArgs, context: ProcessContext[ShineArgs]) -> bool:
         raise RuntimeError("the sample caught fire")
     await lamp.turn_off()
     return True
+
+
+class GlowArgs(BaseModel):
+    lamp: Annotated[str, DeviceRef()]
+    seconds: float = 10.0
+
+
+@plugin.process("glow", estimate=lambda data: data.seconds)
+async def glow(data: GlowArgs, context: ProcessContext[GlowArgs]) -> None:
+    """Lights the lamp for `seconds`, then turns it off; a pause takes it at once, and the
+    lamp is left as it is (the device's hold action sees to it)."""
+    lamp = context.device(data.lamp, Lamp)
+    context.pausable = True
+    await lamp.turn_on()
+    await context.wait(context.sleep(data.seconds))
+    await lamp.turn_off()
 
 
 class ShineAllArgs(BaseModel):

@@ -57,8 +57,9 @@ class BenchListener:
 
 @dataclass
 class SafeReport:
-    """What `Bench.safe` did: the devices that took their safe state, and why each other
-    could not, unless that was reported before and the device has not been ready since."""
+    """What `Bench.safe` (or `Bench.hold`) did: the devices that took their safe state (or
+    hold action), and why each other could not; for `safe`, unless that was reported
+    before and the device has not been ready since."""
 
     applied: list[str] = field(default_factory=list)
     problems: dict[str, str] = field(default_factory=dict)
@@ -266,6 +267,22 @@ class Bench:
             else:
                 report.applied.append(name)
                 self._reported.discard(name)
+        return report
+
+    async def hold(self, names: Collection[str]) -> SafeReport:
+        """Apply the hold action of each device named whose driver has one; the report's
+        `applied` lists those devices."""
+        report = SafeReport()
+        for name in names:
+            device = self.devices.get(name)
+            if device is None or type(device.driver).hold is Driver.hold:
+                continue
+            try:
+                await device.hold()
+            except Exception as error:  # noqa: BLE001 - a driver's bug must not stop the others
+                report.problems[name] = _problem(name, error)
+            else:
+                report.applied.append(name)
         return report
 
     def _state_changed(self, device: Device) -> None:

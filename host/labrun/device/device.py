@@ -216,6 +216,13 @@ class Device:
             raise
         self.safe_pending = False
 
+    async def hold(self) -> None:
+        """Apply the driver's hold action now; raises DeviceError when it cannot. A device
+        that is down is not retried: its process, resumed, finds it down anyway."""
+        if self._state is not DeviceState.READY:
+            raise DeviceUnavailable(self.name, f"{self._state}: not held")
+        await self.driver.hold()
+
     async def read(self, name: str) -> Reading:
         reading = Reading(await self.driver.read(name), self.clock.now())
         self.values[name] = reading

@@ -101,6 +101,11 @@ class Driver(Generic[LinkT]):
         work before `connect()`: after a crash it comes right after `identify()`."""
         raise NotImplementedError
 
+    async def hold(self) -> None:
+        """What the device does while a step using it is paused (SEMANTICS.md: its hold
+        action). The default leaves it as it is: a temperature held, an output left on.
+        Override it for a device that must not go on by itself, such as a pump."""
+
     async def close(self) -> None:
         """Called before the link closes, while it still works."""
 

@@ -4,13 +4,14 @@ A step uses the devices its arguments name (the fields marked `DeviceRef`), by t
 the protocol's `devices:`; those map to the bench's configured devices. A step claims its
 devices for as long as it runs (a failed step keeps them, for a retry); a step in another
 branch that needs one of them waits. The safe state goes to the devices of a step that
-fails or is skipped, and to every device of the protocol when the run ends, however it ends.
+fails or is skipped, and to every device of the protocol when the run ends, however it ends;
+the hold action goes to the devices of a step that pauses.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -93,9 +94,28 @@ class RunDevices:
         for problem in report.problems.values():
             self._report("warning", f"safe state not applied now: {problem}")
 
+    async def hold(self, names: Collection[str], why: str) -> None:
+        """Apply the hold action of `names` (SEMANTICS.md: the devices of a paused step)."""
+        bench = self.bench
+        names = sorted(n for n in names if bench is not None and n in bench.devices)
+        if bench is None or not names:
+            return
+        report = await bench.hold(names)
+        if report.applied:
+            self._report("info", f"{', '.join(report.applied)} held ({why})")
+        for problem in report.problems.values():
+            self._report("warning", f"hold not applied: {problem}")
+
+    def hold_later(self, names: Collection[str], why: str) -> None:
+        """`hold()` from synchronous code; `settle()` waits for it."""
+        self._later(self.hold(names, why))
+
     def safe_later(self, names: Collection[str], why: str) -> None:
         """`safe()` from synchronous code; `settle()` waits for it."""
-        task = asyncio.get_running_loop().create_task(self.safe(names, why))
+        self._later(self.safe(names, why))
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
         self._safing.add(task)
         task.add_done_callback(self._safing.discard)
 

@@ -467,8 +467,11 @@ class Run:
                 # task the runner is recording its failure in.
                 execution.deciding = True
                 asyncio.get_running_loop().call_soon(self._failed, execution)
-            elif payload["state"] == StepState.PAUSED and self.pause_mode is None:
-                self._paused_by(execution)
+            elif payload["state"] == StepState.PAUSED:
+                if execution.devices:
+                    self.devices.hold_later(execution.devices, f"step {execution.key} paused")
+                if self.pause_mode is None:
+                    self._paused_by(execution)
         # While running with no pause asked, only failures move the run's state.
         if (
             self.pause_mode is not None

@@ -157,7 +157,7 @@ def test_devices_that_cannot_be_built_are_named_and_exit_2(
         "labrun: error: the bench cannot be set up:\n"
         "device lamp has no connection: add `serial:` to its configuration, or use --simulate\n"
         "device spot has no connection: add `serial:` to its configuration, or use --simulate\n"
-        "device bulb: unknown driver 'lamp.bulb' (installed drivers: lamp.lamp)\n"
+        "device bulb: unknown driver 'lamp.bulb' (installed drivers: lamp.dimmer, lamp.lamp)\n"
     )
 
 

@@ -124,7 +124,7 @@ def test_a_device_not_on_the_bench_is_named_with_those_that_are() -> None:
 
 def test_an_unknown_driver_lists_the_installed_ones() -> None:
     assert problems("devices:\n  lamp: {driver: lamp.bulb}\n") == [
-        "device lamp: unknown driver 'lamp.bulb' (installed drivers: lamp.lamp)"
+        "device lamp: unknown driver 'lamp.bulb' (installed drivers: lamp.dimmer, lamp.lamp)"
     ]
     assert problems("devices:\n  lamp: {driver: lamp.bulb}\n", PluginCatalog()) == [
         "device lamp: unknown driver 'lamp.bulb' (installed drivers: none)"
@@ -146,7 +146,7 @@ def test_every_device_that_cannot_be_built_is_named() -> None:
     )
     assert problems(text, simulate=False) == [
         "device lamp has no connection: add `serial:` to its configuration, or use --simulate",
-        "device spot: unknown driver 'lamp.spot' (installed drivers: lamp.lamp)",
+        "device spot: unknown driver 'lamp.spot' (installed drivers: lamp.dimmer, lamp.lamp)",
     ]
 
 

@@ -335,6 +335,16 @@ async def test_a_device_never_reached_still_owes_a_safe_state_left_from_a_crash(
     assert rig.device.safe_pending
 
 
+async def test_a_device_that_is_down_is_not_held(rig: Rig) -> None:
+    await rig.driver.turn_on()
+    rig.server.silence()
+    with pytest.raises(DeviceTimeout):
+        await rig.device.read("level")
+    with pytest.raises(DeviceUnavailable) as raised:
+        await rig.device.hold()
+    assert str(raised.value) == "device lamp: unavailable: not held"
+
+
 class Fussy(Lamp):
     """A lamp that cannot be prepared while it shines, as a running pump refuses a new
     syringe diameter."""

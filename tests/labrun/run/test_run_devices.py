@@ -367,6 +367,58 @@ async def test_a_step_skipped_while_running_leaves_its_devices_safe(rig: Make) -
     assert r.diagnostics()[0] == "safe state applied to lamp (step 0 skipped)"
 
 
+DIMMERS = """\
+devices:
+  lamp: {driver: lamp.dimmer}
+"""
+
+
+async def test_a_paused_step_gets_the_hold_action_of_its_devices(rig: Make) -> None:
+    r = await rig(
+        """
+        devices: {light: lamp}
+        steps:
+          - lamp.glow: {lamp: light, seconds: 10}
+        """,
+        config=DIMMERS,
+    )
+    r.clock.limit = 4
+    r.start()
+    await r.clock.idle()
+    assert r.lamp().on
+    r.run.pause()
+    await r.until(lambda: "lamp held (step 0 paused)" in r.diagnostics())
+    assert r.run.state is RunState.PAUSED
+    assert r.lamp().received == [b"ID?", b"ON", b"OFF"]
+    assert not r.lamp().on
+    # Resumed, the process is invoked again and lights its lamp again.
+    r.clock.limit = None
+    r.run.resume()
+    assert await r.finish() is RunState.COMPLETED
+    assert r.lamp().received == [b"ID?", b"ON", b"OFF", b"ON", b"OFF", b"OFF"]
+
+
+async def test_a_device_whose_driver_has_no_hold_action_is_left_as_it_is(rig: Make) -> None:
+    r = await rig(
+        """
+        devices: {light: lamp}
+        steps:
+          - lamp.glow: {lamp: light, seconds: 10}
+        """
+    )
+    r.clock.limit = 4
+    r.start()
+    await r.clock.idle()
+    r.run.pause()
+    await r.until(lambda: r.run.state is RunState.PAUSED)
+    assert r.lamp().on
+    assert r.lamp().received == [b"ID?", b"ON"]
+    assert not any("held" in message for message in r.diagnostics())
+    r.clock.limit = None
+    r.run.resume()
+    assert await r.finish() is RunState.COMPLETED
+
+
 async def test_a_halted_run_leaves_every_device_safe(rig: Make) -> None:
     r = await rig(
         """

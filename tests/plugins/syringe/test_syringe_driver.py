@@ -288,6 +288,24 @@ async def test_an_alarm_while_stopping_is_not_an_error(open_bench: OpenBench) ->
     assert bench.sent[1:] == [b"0STP\r", b"0STP\r"]
 
 
+@pytest.mark.parametrize("moving", ["I", "W", "X"])
+async def test_the_hold_action_pauses_a_pump_still_moving(
+    open_bench: OpenBench, moving: str
+) -> None:
+    bench = await open_bench(scripted(OK, frame(f"00{moving}I0.100W0.000ML"), frame("00P")))
+    await bench.driver.hold()
+    assert bench.sent[1:] == [b"0DIS\r", b"0STP\r"]
+
+
+@pytest.mark.parametrize("still", ["P", "S"])
+async def test_the_hold_action_leaves_a_pump_already_still(
+    open_bench: OpenBench, still: str
+) -> None:
+    bench = await open_bench(scripted(OK, frame(f"00{still}I0.100W0.000ML")))
+    await bench.driver.hold()
+    assert bench.sent[1:] == [b"0DIS\r"]
+
+
 async def test_a_pump_that_never_stops_is_a_fault_after_4_tries(open_bench: OpenBench) -> None:
     bench = await open_bench(scripted(OK, *[frame("00I")] * 4))
     with pytest.raises(DeviceReplyError) as raised:
